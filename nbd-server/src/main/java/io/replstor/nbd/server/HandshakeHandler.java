@@ -364,8 +364,10 @@ final class HandshakeHandler extends ByteToMessageDecoder {
 
     private void startTransmission(ChannelHandlerContext ctx, NbdExport export) {
         cancelTimeout();
+        NbdServerConfig cfg = server.config();
         ctx.pipeline().addAfter(ctx.name(), "nbd-transmission",
-                new TransmissionHandler(server, export, session, peer));
+                new TransmissionHandler(server.ioWorkers(), server::shuttingDown, cfg.maxPayloadBytes(),
+                        cfg.maxInFlight(), server.stats(export), export, session, peer));
         ctx.pipeline().remove(this); // any bytes already read go on to the transmission handler
     }
 

@@ -21,7 +21,7 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>Workers are {@link FastThreadLocalThread}s so Netty's pooled allocator gives them thread caches.
  */
-public final class IoWorkers implements AutoCloseable {
+public final class IoWorkers implements java.util.concurrent.Executor, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(IoWorkers.class);
     private final ManyToManyConcurrentArrayQueue<Runnable> tasks;
     private final ManyToManyConcurrentArrayQueue<Worker> idle;
@@ -39,6 +39,7 @@ public final class IoWorkers implements AutoCloseable {
     }
 
     /** @throws RejectedExecutionException when the queue is full or the pool is closed */
+    @Override
     public void execute(Runnable task) {
         if (!running || !tasks.offer(task)) {
             throw new RejectedExecutionException(running ? "I/O queue full" : "I/O workers stopped");

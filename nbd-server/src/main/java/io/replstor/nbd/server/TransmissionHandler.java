@@ -10,8 +10,10 @@ import org.agrona.concurrent.ManyToOneConcurrentArrayQueue;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BooleanSupplier;
 
 /**
  * The transmission phase of one connection: decodes requests, validates them, hands them to the
@@ -36,7 +38,8 @@ final class TransmissionHandler extends ChannelInboundHandlerAdapter {
 
     private enum State { HEADER, PAYLOAD, DISCARD, CLOSED }
 
-    private final NbdServer server;
+    private final Executor ioExecutor;
+    private final BooleanSupplier shuttingDown;
     private final NbdExport export;
     private final Session session;
     private final int transmissionFlags;
@@ -64,15 +67,21 @@ final class TransmissionHandler extends ChannelInboundHandlerAdapter {
     private boolean disconnectRequested;
     private volatile boolean closed;
 
-    TransmissionHandler(NbdServer server, NbdExport export, Session session, String peer) {
-        this.server = server;
+    /**
+     * @param ioExecutor   runs device operations (never the event loop)
+     * @param shuttingDown true once new commands must get ESHUTDOWN
+     */
+    TransmissionHandler(Executor ioExecutor, BooleanSupplier shuttingDown, int maxPayload, int maxInFlight,
+                        ServerStats stats, NbdExport export, Session session, String peer) {
+        this.ioExecutor = ioExecutor;
+        this.shuttingDown = shuttingDown;
         this.export = export;
         this.session = session;
         this.peer = peer;
         this.transmissionFlags = session.transmissionFlags(export);
-        this.maxPayload = server.config().maxPayloadBytes();
-        this.maxInFlight = server.config().maxInFlight();
-        this.stats = server.stats(export);
+        this.maxPayload = maxPayload;
+        this.maxInFlight = maxInFlight;
+        this.stats = stats;
         this.pool = new Request[maxInFlight];
         int cap = Integer.highestOneBit(Math.max(4, maxInFlight) * 2);
         this.completions = new ManyToOneConcurrentArrayQueue<>(cap);
@@ -284,7 +293,7 @@ final class TransmissionHandler extends ChannelInboundHandlerAdapter {
         inFlight++;
         inFlightBytes += r.type == Nbd.CMD_WRITE || r.type == Nbd.CMD_READ ? r.length : 0;
         try {
-            server.ioWorkers().execute(r);
+            ioExecutor.execute(r);
         } catch (RejectedExecutionException e) {
             inFlight--;
             inFlightBytes -= r.type == Nbd.CMD_WRITE || r.type == Nbd.CMD_READ ? r.length : 0;
@@ -300,7 +309,7 @@ final class TransmissionHandler extends ChannelInboundHandlerAdapter {
     private int validate(Request r) {
         int type = r.type;
         int flags = r.flags;
-        if (server.shuttingDown() && type != Nbd.CMD_DISC) {
+        if (shuttingDown.getAsBoolean() && type != Nbd.CMD_DISC) {
             return Nbd.ESHUTDOWN;
         }
         int allowedFlags = Nbd.CMD_FLAG_FUA;
