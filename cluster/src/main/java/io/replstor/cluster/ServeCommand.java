@@ -70,6 +70,11 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-payload", paramLabel = "SIZE", description = "largest read/write (default 32MiB)")
     String maxPayload;
 
+    @Option(names = "--admin", paramLabel = "SOCKET", description = "admin API Unix socket (for replctl status)")
+    Path admin;
+
+    private final java.util.Map<String, Path> exportPaths = new java.util.LinkedHashMap<>();
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
@@ -95,11 +100,25 @@ final class ServeCommand implements Callable<Integer> {
             err.println("repld: " + e.getMessage());
             return 1;
         }
+        AdminServer adminServer = null;
+        if (admin != null) {
+            try {
+                adminServer = new AdminServer(admin, server, exportPaths);
+            } catch (IOException e) {
+                server.close();
+                closeAll(opened);
+                err.println("repld: " + e.getMessage());
+                return 1;
+            }
+        }
         CountDownLatch stop = new CountDownLatch(1);
         Signals.onTerminate(stop::countDown);
         printReady(out, server);
         stop.await();
         LOG.info("stopping: finishing in-flight requests and flushing exports");
+        if (adminServer != null) {
+            adminServer.close();
+        }
         server.close();
         closeAll(opened);
         LOG.info("stopped");
@@ -123,6 +142,7 @@ final class ServeCommand implements Callable<Integer> {
         for (ExportSpec s : specs) {
             FileBackingStore dev = FileBackingStore.open(s.name(), s.path(), s.readOnly(), s.sizeBytes());
             opened.add(dev);
+            exportPaths.put(s.name(), s.path().toAbsolutePath());
             nbdExports.add(new NbdExport(s.name(), s.description(), dev, s.allow()));
         }
         NbdServerConfig cfg = NbdServerConfig.of(parseAddress(addr), nbdExports);

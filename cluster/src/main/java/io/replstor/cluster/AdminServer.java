@@ -1,0 +1,187 @@
+package io.replstor.cluster;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.channel.epoll.EpollEventLoopGroup;
+import io.netty.channel.epoll.EpollServerDomainSocketChannel;
+import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.util.concurrent.DefaultThreadFactory;
+import io.replstor.nbd.server.NbdExport;
+import io.replstor.nbd.server.NbdServer;
+import io.replstor.nbd.server.ServerStats;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The admin API of a node: HTTP/1.1 on a Unix socket (mode 0660), JSON answers.
+ * <pre>
+ * GET /status    {"version", "pid", "uptime_seconds", "nbd": {"listen", "tls", "connections"},
+ *                 "exports": [{"name", "path", "size_bytes", "readonly", "description", "connections",
+ *                              "requests", "bytes_read", "bytes_written", "errors", "protocol_errors"}]}
+ * GET /metrics   the same counters in the Prometheus text format
+ * </pre>
+ */
+final class AdminServer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(AdminServer.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path socket;
+    private final NbdServer nbd;
+    private final Map<String, Path> paths;
+    private final long startedNanos = System.nanoTime();
+    private final EpollEventLoopGroup group = new EpollEventLoopGroup(1, new DefaultThreadFactory("admin"));
+    private final Channel channel;
+
+    AdminServer(Path socket, NbdServer nbd, Map<String, Path> paths) throws IOException {
+        this.socket = socket;
+        this.nbd = nbd;
+        this.paths = paths;
+        Path parent = socket.toAbsolutePath().getParent();
+        if (parent != null) {
+            Files.createDirectories(parent);
+        }
+        Files.deleteIfExists(socket); // a stale socket from a killed daemon
+        try {
+            channel = new ServerBootstrap().group(group).channel(EpollServerDomainSocketChannel.class)
+                    .childHandler(new ChannelInitializer<Channel>() {
+                        @Override
+                        protected void initChannel(Channel ch) {
+                            ch.pipeline().addLast(new HttpServerCodec(), new HttpObjectAggregator(64 << 10),
+                                    new Handler());
+                        }
+                    }).bind(new DomainSocketAddress(socket.toFile())).syncUninterruptibly().channel();
+        } catch (Exception e) {
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            throw new IOException("admin socket " + socket + ": cannot listen: " + e.getMessage(), e);
+        }
+        Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-rw----"));
+        LOG.info("admin API on {}", socket);
+    }
+
+    Map<String, Object> status() {
+        Map<String, Object> s = new LinkedHashMap<>();
+        s.put("version", Version.get());
+        s.put("pid", ProcessHandle.current().pid());
+        s.put("uptime_seconds", TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - startedNanos));
+        Map<String, Object> n = new LinkedHashMap<>();
+        n.put("listen", nbd.localAddress().getAddress().getHostAddress() + ":" + nbd.localAddress().getPort());
+        n.put("tls", nbd.config().tlsPolicy().name().toLowerCase());
+        n.put("connections", nbd.connections());
+        s.put("nbd", n);
+        List<Map<String, Object>> exports = new ArrayList<>();
+        for (NbdExport e : nbd.config().exports()) {
+            ServerStats st = nbd.stats(e);
+            Map<String, Object> x = new LinkedHashMap<>();
+            x.put("name", e.name());
+            x.put("path", String.valueOf(paths.get(e.name())));
+            x.put("size_bytes", e.device().sizeBytes());
+            x.put("readonly", e.readOnly());
+            x.put("description", e.description());
+            x.put("connections", st.connections());
+            x.put("requests", st.requests());
+            x.put("bytes_read", st.bytesRead());
+            x.put("bytes_written", st.bytesWritten());
+            x.put("errors", st.errors());
+            x.put("protocol_errors", st.protocolErrors());
+            exports.add(x);
+        }
+        s.put("exports", exports);
+        return s;
+    }
+
+    String metrics() {
+        StringBuilder b = new StringBuilder();
+        metric(b, "replstor_nbd_connections", "gauge", "Open NBD connections per export.", ServerStats::connections);
+        metric(b, "replstor_nbd_requests_total", "counter", "NBD requests received.", ServerStats::requests);
+        metric(b, "replstor_nbd_read_bytes_total", "counter", "Bytes read by clients.", ServerStats::bytesRead);
+        metric(b, "replstor_nbd_written_bytes_total", "counter", "Bytes written by clients.", ServerStats::bytesWritten);
+        metric(b, "replstor_nbd_errors_total", "counter", "Requests answered with an error.", ServerStats::errors);
+        metric(b, "replstor_nbd_protocol_errors_total", "counter", "Connections closed for protocol violations.",
+                ServerStats::protocolErrors);
+        b.append("# HELP replstor_nbd_handshake_violations_total Handshakes closed for protocol violations.\n")
+                .append("# TYPE replstor_nbd_handshake_violations_total counter\n")
+                .append("replstor_nbd_handshake_violations_total ").append(nbd.handshakeViolations()).append('\n');
+        return b.toString();
+    }
+
+    private void metric(StringBuilder b, String name, String type, String help,
+                        java.util.function.ToLongFunction<ServerStats> value) {
+        b.append("# HELP ").append(name).append(' ').append(help).append('\n');
+        b.append("# TYPE ").append(name).append(' ').append(type).append('\n');
+        for (NbdExport e : nbd.config().exports()) {
+            b.append(name).append("{export=\"").append(e.name().replace("\\", "\\\\").replace("\"", "\\\""))
+                    .append("\"} ").append(value.applyAsLong(nbd.stats(e))).append('\n');
+        }
+    }
+
+    @Override
+    public void close() {
+        channel.close().syncUninterruptibly();
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        try {
+            Files.deleteIfExists(socket);
+        } catch (IOException e) {
+            LOG.warn("cannot remove admin socket {}: {}", socket, e.getMessage());
+        }
+    }
+
+    private final class Handler extends SimpleChannelInboundHandler<FullHttpRequest> {
+        @Override
+        protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest req) throws Exception {
+            FullHttpResponse resp;
+            String path = req.uri().split("\\?")[0];
+            if (!req.method().equals(HttpMethod.GET)) {
+                resp = text(HttpResponseStatus.METHOD_NOT_ALLOWED, "only GET is supported\n", "text/plain");
+            } else if (path.equals("/status")) {
+                resp = text(HttpResponseStatus.OK, JSON.writeValueAsString(status()) + "\n", "application/json");
+            } else if (path.equals("/metrics")) {
+                resp = text(HttpResponseStatus.OK, metrics(), "text/plain; version=0.0.4");
+            } else {
+                resp = text(HttpResponseStatus.NOT_FOUND, "no such resource: " + path + " (try /status or /metrics)\n",
+                        "text/plain");
+            }
+            ctx.writeAndFlush(resp).addListener(ChannelFutureListener.CLOSE);
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            LOG.info("admin client error: {}", cause.toString());
+            ctx.close();
+        }
+
+        private FullHttpResponse text(HttpResponseStatus status, String body, String type) {
+            ByteBuf content = Unpooled.copiedBuffer(body, StandardCharsets.UTF_8);
+            FullHttpResponse r = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status, content);
+            r.headers().set(HttpHeaderNames.CONTENT_TYPE, type).setInt(HttpHeaderNames.CONTENT_LENGTH,
+                    content.readableBytes()).set(HttpHeaderNames.CONNECTION, "close");
+            return r;
+        }
+    }
+}
