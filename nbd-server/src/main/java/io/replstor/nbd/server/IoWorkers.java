@@ -2,29 +2,37 @@ package io.replstor.nbd.server;
 
 import io.netty.util.concurrent.FastThreadLocalThread;
 import org.agrona.concurrent.ManyToManyConcurrentArrayQueue;
-
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
  * The threads that do blocking disk I/O, so event loops never block.
  *
- * <p>Hand-off allocates nothing: tasks go through a bounded array queue, and idle workers wait in a
- * second array queue of their own (each at most once, guarded by its {@code parked} flag). A
- * submitter wakes one idle worker. A worker offers itself as idle and then checks the task queue
- * once more before it parks, so a task submitted in between is never stranded: either the recheck
- * sees it, or the submitter finds the worker in the idle queue and its unpark makes the park return.
+ * <p>Hand-off allocates nothing: tasks go through a bounded array queue, and parked workers wait in
+ * a second array queue (each at most once, guarded by its {@code parked} flag).
+ *
+ * <p>Wake-ups follow the "searching worker" rule: a submitter wakes a parked worker only when no
+ * worker is searching the queue, and a searching worker that takes a task wakes the next one if
+ * tasks remain and it was the last searcher. Short tasks (tmpfs, page cache) thus stay on one or
+ * two threads instead of waking every worker per burst, while slow tasks (a disk, fdatasync) fan
+ * out to as many workers as there are tasks waiting. No task is stranded: the submitter publishes
+ * the task and then reads {@code searching}; a worker lowers {@code searching} and then looks at
+ * the queue again; with both steps sequentially consistent, one of them sees the other.
  *
  * <p>Workers are {@link FastThreadLocalThread}s so Netty's pooled allocator gives them thread caches.
  */
-public final class IoWorkers implements java.util.concurrent.Executor, AutoCloseable {
+public final class IoWorkers implements Executor, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(IoWorkers.class);
+
     private final ManyToManyConcurrentArrayQueue<Runnable> tasks;
     private final ManyToManyConcurrentArrayQueue<Worker> idle;
+    private final AtomicInteger searching = new AtomicInteger();
     private final Worker[] workers;
     private volatile boolean running = true;
 
@@ -34,6 +42,7 @@ public final class IoWorkers implements java.util.concurrent.Executor, AutoClose
         this.workers = new Worker[threads];
         for (int i = 0; i < threads; i++) {
             workers[i] = new Worker(name + "-" + i);
+            searching.incrementAndGet(); // a starting worker searches before it parks
             workers[i].start();
         }
     }
@@ -44,6 +53,12 @@ public final class IoWorkers implements java.util.concurrent.Executor, AutoClose
         if (!running || !tasks.offer(task)) {
             throw new RejectedExecutionException(running ? "I/O queue full" : "I/O workers stopped");
         }
+        if (searching.get() == 0) {
+            wakeOne();
+        }
+    }
+
+    private void wakeOne() {
         Worker w = idle.poll();
         if (w != null) {
             w.parked.set(false);
@@ -81,26 +96,40 @@ public final class IoWorkers implements java.util.concurrent.Executor, AutoClose
 
         @Override
         public void run() {
+            // invariant: this worker counts in 'searching' at the top of the loop
             while (running || !tasks.isEmpty()) {
                 Runnable task = tasks.poll();
                 if (task == null) {
                     if (!parked.get() && parked.compareAndSet(false, true) && !idle.offer(this)) {
                         parked.set(false); // cannot happen: one slot per worker
                     }
+                    searching.decrementAndGet();
                     task = tasks.poll();
                     if (task == null) {
                         if (running) {
                             LockSupport.park(this);
                         }
+                        searching.incrementAndGet();
                         continue;
                     }
+                    if (!tasks.isEmpty() && searching.get() == 0) {
+                        wakeOne();
+                    }
+                } else if (searching.decrementAndGet() == 0 && !tasks.isEmpty()) {
+                    wakeOne();
                 }
-                try {
-                    task.run();
-                } catch (Throwable t) {
-                    // tasks report their own failures to their connection; a bug must not kill the worker
-                    LOG.error("I/O task failed unexpectedly on {}", getName(), t);
-                }
+                runTask(task);
+                searching.incrementAndGet();
+            }
+            searching.decrementAndGet();
+        }
+
+        private void runTask(Runnable task) {
+            try {
+                task.run();
+            } catch (Throwable t) {
+                // tasks report their own failures to their connection; a bug must not kill the worker
+                LOG.error("I/O task failed unexpectedly on {}", getName(), t);
             }
         }
     }
