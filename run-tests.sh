@@ -10,7 +10,7 @@ cd "$root"
 declare -A need=(
   [java]=openjdk-17-jdk-headless [mvn]=maven
   [qemu-io]=qemu-utils [qemu-img]=qemu-utils [nbdkit]=nbdkit [nbdinfo]=libnbd-bin [nbdcopy]=libnbd-bin
-  [nbdfuse]=nbdfuse [fio]=fio [nbd-client]=nbd-client [nbd-server]=nbd-server [qemu-nbd]=qemu-utils
+  [nbdfuse]=libnbd-bin [fio]=fio [nbd-client]=nbd-client [nbd-server]=nbd-server [qemu-nbd]=qemu-utils
   [losetup]=mount [mkfs.ext4]=e2fsprogs [e2fsck]=e2fsprogs [fusermount3]=fuse3 [ip]=iproute2
   [openssl]=openssl [certtool]=gnutls-bin [python3]=python3
 )

@@ -113,7 +113,7 @@ final class Handshake {
     }
 
     private CompletableFuture<Void> startTls() {
-        if (opts.tlsPolicy() == TlsPolicy.NEVER) {
+        if (opts.tlsPolicy() == ClientTlsPolicy.NEVER) {
             return CompletableFuture.completedFuture(null);
         }
         return negotiator.exchange(Nbd.OPT_STARTTLS, OptionRequests.option(alloc, Nbd.OPT_STARTTLS),
@@ -124,9 +124,10 @@ final class Handshake {
                             LOG.debug("TLS established with {}", negotiator.peer());
                         });
                     }
-                    if (opts.tlsPolicy() == TlsPolicy.REQUIRED) {
+                    if (opts.tlsPolicy() == ClientTlsPolicy.REQUIRED) {
                         return CompletableFuture.failedFuture(new NbdException(NbdException.Kind.TLS,
-                                negotiator.peer() + " refused STARTTLS with " + NbdException.replyTypeName(r.replyType())
+                                negotiator.peer() + " refused STARTTLS with "
+                                        + NbdException.replyTypeName(r.replyType())
                                         + (r.message().isEmpty() ? "" : " (\"" + r.message() + "\")")
                                         + ", but the client's TLS policy is REQUIRED"));
                     }
@@ -212,9 +213,17 @@ final class Handshake {
 
     private CompletableFuture<Negotiated> exportName(TransmissionHandler handler) {
         String name = opts.exportName();
-        return negotiator.exportName(name, noZeroes).thenApply(reply -> transmission(new ExportInfo(name, "",
-                reply.sizeBytes(), reply.transmissionFlags(), ExportInfo.DEFAULT_BLOCK_SIZE_MIN,
-                ExportInfo.DEFAULT_BLOCK_SIZE_PREFERRED, ExportInfo.DEFAULT_BLOCK_SIZE_MAX_PAYLOAD, false), handler));
+        return negotiator.exportName(name, noZeroes).thenCompose(reply -> {
+            if (reply.sizeBytes() < 0) {
+                return CompletableFuture.failedFuture(new NbdException(NbdException.Kind.PROTOCOL_VIOLATION,
+                        where(name) + " announced an export size over 2^63 bytes in reply to EXPORT_NAME: "
+                                + Long.toUnsignedString(reply.sizeBytes())));
+            }
+            return CompletableFuture.completedFuture(transmission(new ExportInfo(name, "", reply.sizeBytes(),
+                    reply.transmissionFlags(), ExportInfo.DEFAULT_BLOCK_SIZE_MIN,
+                    ExportInfo.DEFAULT_BLOCK_SIZE_PREFERRED, ExportInfo.DEFAULT_BLOCK_SIZE_MAX_PAYLOAD, false),
+                    handler));
+        });
     }
 
     private Negotiated transmission(ExportInfo export, TransmissionHandler handler) {
@@ -233,8 +242,9 @@ final class Handshake {
         }
         long nameLength = data.readUnsignedInt();
         if (nameLength > data.readableBytes()) {
-            throw new NbdException(NbdException.Kind.PROTOCOL_VIOLATION, negotiator.peer() + " sent a SERVER reply whose name "
-                    + "length " + nameLength + " exceeds the " + data.readableBytes() + " bytes left");
+            throw new NbdException(NbdException.Kind.PROTOCOL_VIOLATION, negotiator.peer()
+                    + " sent a SERVER reply whose name length " + nameLength + " exceeds the "
+                    + data.readableBytes() + " bytes left");
         }
         String name = data.readCharSequence((int) nameLength, StandardCharsets.UTF_8).toString();
         String description = data.readCharSequence(data.readableBytes(), StandardCharsets.UTF_8).toString();
@@ -249,7 +259,7 @@ final class Handshake {
     private static String hint(int replyType) {
         return switch (replyType) {
             case Nbd.REP_ERR_UNKNOWN -> "no such export";
-            case Nbd.REP_ERR_TLS_REQD -> "the server requires TLS; connect with TlsPolicy.REQUIRED or IF_OFFERED";
+            case Nbd.REP_ERR_TLS_REQD -> "the server requires TLS; connect with ClientTlsPolicy.REQUIRED or IF_OFFERED";
             case Nbd.REP_ERR_POLICY -> "the server's policy refuses this request";
             case Nbd.REP_ERR_UNSUP -> "the server does not support this option";
             case Nbd.REP_ERR_SHUTDOWN -> "the server is shutting down";

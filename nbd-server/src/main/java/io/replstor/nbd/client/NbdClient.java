@@ -315,8 +315,11 @@ public final class NbdClient implements AutoCloseable {
         }
     }
 
+    /** For requests the event loop no longer takes: why the connection ended, if known. */
     private NbdException closedError() {
-        return new NbdException(NbdException.Kind.CLOSED, "the client for " + where + " is closed");
+        NbdException failure = handler.failure();
+        return failure != null ? failure
+                : new NbdException(NbdException.Kind.CLOSED, "the client for " + where + " is closed");
     }
 
     private static void checkFlags(int flags) {

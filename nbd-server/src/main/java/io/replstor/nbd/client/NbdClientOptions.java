@@ -15,7 +15,8 @@ import java.util.Objects;
  * @param port              server TCP port
  * @param exportName        export to open; "" is the server's default export
  * @param tlsPolicy         when to send STARTTLS; anything but NEVER needs a client {@code sslContext}
- * @param sslContext        a client-mode Netty context (trust store, protocols); null with {@link TlsPolicy#NEVER}
+ * @param sslContext        a client-mode Netty context (trust store, protocols); may be null with
+ *                          {@link ClientTlsPolicy#NEVER}
  * @param structuredReplies whether to ask for {@code NBD_OPT_STRUCTURED_REPLY}
  * @param metaContexts      names for {@code NBD_OPT_SET_META_CONTEXT} (e.g. {@code base:allocation}); only sent
  *                          when structured replies were negotiated
@@ -23,9 +24,9 @@ import java.util.Objects;
  * @param eventLoopGroup    an epoll or NIO group to share between clients; null gives each client its own
  *                          one-thread group, shut down on close
  */
-public record NbdClientOptions(String host, int port, String exportName, TlsPolicy tlsPolicy, SslContext sslContext,
-                               boolean structuredReplies, List<String> metaContexts, Duration timeout,
-                               EventLoopGroup eventLoopGroup) {
+public record NbdClientOptions(String host, int port, String exportName, ClientTlsPolicy tlsPolicy,
+                               SslContext sslContext, boolean structuredReplies, List<String> metaContexts,
+                               Duration timeout, EventLoopGroup eventLoopGroup) {
     public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(10);
 
     public NbdClientOptions {
@@ -40,11 +41,12 @@ public record NbdClientOptions(String host, int port, String exportName, TlsPoli
             throw new IllegalArgumentException("port must be 1..65535, got " + port);
         }
         checkString("export name", exportName);
-        if (tlsPolicy != TlsPolicy.NEVER && sslContext == null) {
+        if (tlsPolicy != ClientTlsPolicy.NEVER && sslContext == null) {
             throw new IllegalArgumentException("TLS policy " + tlsPolicy + " needs an SslContext");
         }
         if (sslContext != null && !sslContext.isClient()) {
-            throw new IllegalArgumentException("the SslContext must be a client context (SslContextBuilder.forClient())");
+            throw new IllegalArgumentException(
+                    "the SslContext must be a client context (SslContextBuilder.forClient())");
         }
         metaContexts = List.copyOf(metaContexts);
         for (String context : metaContexts) {
@@ -86,7 +88,7 @@ public record NbdClientOptions(String host, int port, String exportName, TlsPoli
         private String host = "127.0.0.1";
         private int port = Nbd.DEFAULT_PORT;
         private String exportName = "";
-        private TlsPolicy tlsPolicy = TlsPolicy.NEVER;
+        private ClientTlsPolicy tlsPolicy = ClientTlsPolicy.NEVER;
         private SslContext sslContext;
         private boolean structuredReplies = true;
         private List<String> metaContexts = List.of();
@@ -111,7 +113,7 @@ public record NbdClientOptions(String host, int port, String exportName, TlsPoli
             return this;
         }
 
-        public Builder tls(SslContext context, TlsPolicy policy) {
+        public Builder tls(SslContext context, ClientTlsPolicy policy) {
             sslContext = context;
             tlsPolicy = policy;
             return this;

@@ -164,10 +164,12 @@ final class OptionNegotiator extends ChannelInboundHandlerAdapter {
             if (msg instanceof OptionReply reply) {
                 onOptionReply(reply);
             } else if (msg instanceof HandshakeMessages.Greeting g) {
-                if (!greeting.complete(g)) {
+                if (greeting.isDone()) {
                     throw violation("a second greeting");
                 }
+                // Cleared before completing: the continuation runs now and awaits the next thing.
                 waiting = null;
+                greeting.complete(g);
             } else if (msg instanceof HandshakeMessages.ExportNameReply r && exportNameReply != null) {
                 CompletableFuture<HandshakeMessages.ExportNameReply> f = exportNameReply;
                 exportNameReply = null;

@@ -12,6 +12,7 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import javax.net.ssl.SSLException;
 import org.agrona.collections.Long2ObjectHashMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -40,7 +41,8 @@ final class TransmissionHandler extends ChannelInboundHandlerAdapter implements 
     private boolean flushScheduled;
     private boolean closing;
     private boolean discSent;
-    private NbdException failure;
+    /** Why the connection is unusable; written on the event loop, read by {@link NbdClient} after it ended. */
+    private volatile NbdException failure;
     private volatile long unmatchedReplies;
 
     TransmissionHandler(String where) {
@@ -50,6 +52,11 @@ final class TransmissionHandler extends ChannelInboundHandlerAdapter implements 
     /** Completes when the channel is gone. */
     CompletableFuture<Void> closed() {
         return closed;
+    }
+
+    /** Why the connection ended (or null while it is up). */
+    NbdException failure() {
+        return failure;
     }
 
     /** Replies whose cookie matched no request in flight (dropped). */
@@ -191,6 +198,10 @@ final class TransmissionHandler extends ChannelInboundHandlerAdapter implements 
 
     private NbdException translate(Throwable cause) {
         Throwable root = cause instanceof DecoderException && cause.getCause() != null ? cause.getCause() : cause;
+        if (root instanceof SSLException) {
+            return new NbdException(NbdException.Kind.TLS, "TLS with " + where + " failed: " + root.getMessage(),
+                    root);
+        }
         if (cause instanceof DecoderException) {
             return new NbdException(NbdException.Kind.PROTOCOL_VIOLATION, where + " sent a reply that cannot be "
                     + "decoded: " + root.getMessage(), root);

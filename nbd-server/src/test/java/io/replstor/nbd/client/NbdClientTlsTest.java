@@ -47,7 +47,7 @@ class NbdClientTlsTest {
         return Nbdkit.start(dir, List.of("--tls=" + mode, "--tls-certificates=" + serverCerts), "memory", "64M");
     }
 
-    private static NbdClientOptions options(Nbdkit server, SslContext ssl, TlsPolicy policy) {
+    private static NbdClientOptions options(Nbdkit server, SslContext ssl, ClientTlsPolicy policy) {
         return NbdClientOptions.builder().host(Nbdkit.HOST).port(server.port()).tls(ssl, policy)
                 .metaContexts(List.of(Nbd.BASE_ALLOCATION)).timeout(Duration.ofSeconds(10)).build();
     }
@@ -55,7 +55,7 @@ class NbdClientTlsTest {
     @Test
     void requiredTlsCarriesDataAndStructuredReplies() throws Exception {
         try (Nbdkit server = tlsServer("require");
-             NbdClient client = NbdClient.connect(options(server, trusting, TlsPolicy.REQUIRED))) {
+             NbdClient client = NbdClient.connect(options(server, trusting, ClientTlsPolicy.REQUIRED))) {
             assertTrue(client.tls());
             assertTrue(client.structuredReplies());
             assertTrue(client.metaContextId(Nbd.BASE_ALLOCATION).isPresent());
@@ -69,7 +69,7 @@ class NbdClientTlsTest {
     @Test
     void listAndInfoWorkOverTls() throws Exception {
         try (Nbdkit server = tlsServer("require")) {
-            NbdClientOptions opts = options(server, trusting, TlsPolicy.REQUIRED);
+            NbdClientOptions opts = options(server, trusting, ClientTlsPolicy.REQUIRED);
             assertEquals("", NbdClient.list(Nbdkit.HOST, server.port(), opts).get(0).name());
             assertEquals(64L << 20, NbdClient.info(Nbdkit.HOST, server.port(), "", opts).sizeBytes());
         }
@@ -78,7 +78,7 @@ class NbdClientTlsTest {
     @Test
     void ifOfferedUsesTlsWhenTheServerAllowsIt() throws Exception {
         try (Nbdkit server = tlsServer("on");
-             NbdClient client = NbdClient.connect(options(server, trusting, TlsPolicy.IF_OFFERED))) {
+             NbdClient client = NbdClient.connect(options(server, trusting, ClientTlsPolicy.IF_OFFERED))) {
             assertTrue(client.tls());
         }
     }
@@ -86,7 +86,7 @@ class NbdClientTlsTest {
     @Test
     void ifOfferedFallsBackToPlaintextWhenTheServerHasNoTls() throws Exception {
         try (Nbdkit server = Nbdkit.start(dir, List.of(), "memory", "1M");
-             NbdClient client = NbdClient.connect(options(server, trusting, TlsPolicy.IF_OFFERED))) {
+             NbdClient client = NbdClient.connect(options(server, trusting, ClientTlsPolicy.IF_OFFERED))) {
             assertFalse(client.tls());
             assertEquals(4096, readBytes(client, 0, 4096).length);
         }
@@ -96,7 +96,7 @@ class NbdClientTlsTest {
     void requiredTlsAgainstAPlaintextServerFails() throws Exception {
         try (Nbdkit server = Nbdkit.start(dir, List.of(), "memory", "1M")) {
             NbdException e = assertThrows(NbdException.class,
-                    () -> NbdClient.connect(options(server, trusting, TlsPolicy.REQUIRED)));
+                    () -> NbdClient.connect(options(server, trusting, ClientTlsPolicy.REQUIRED)));
             assertEquals(NbdException.Kind.TLS, e.kind());
             assertTrue(e.getMessage().contains("STARTTLS") && e.getMessage().contains("REQUIRED"), e.getMessage());
         }
@@ -106,7 +106,7 @@ class NbdClientTlsTest {
     void plaintextClientIsToldTheServerRequiresTls() throws Exception {
         try (Nbdkit server = tlsServer("require")) {
             NbdException e = assertThrows(NbdException.class,
-                    () -> NbdClient.connect(options(server, null, TlsPolicy.NEVER)));
+                    () -> NbdClient.connect(options(server, null, ClientTlsPolicy.NEVER)));
             assertEquals(NbdException.Kind.OPTION_REFUSED, e.kind());
             assertEquals(Nbd.REP_ERR_TLS_REQD, e.replyType(), e.getMessage());
             assertTrue(e.getMessage().contains("requires TLS"), e.getMessage());
@@ -117,7 +117,7 @@ class NbdClientTlsTest {
     void serverCertificateFromAnUntrustedCaFailsTheHandshake() throws Exception {
         try (Nbdkit server = tlsServer("require")) {
             NbdException e = assertThrows(NbdException.class,
-                    () -> NbdClient.connect(options(server, trustingOtherCa, TlsPolicy.REQUIRED)));
+                    () -> NbdClient.connect(options(server, trustingOtherCa, ClientTlsPolicy.REQUIRED)));
             assertEquals(NbdException.Kind.TLS, e.kind(), e.getMessage());
             assertTrue(e.getMessage().contains(Nbdkit.HOST + ":" + server.port()), e.getMessage());
         }

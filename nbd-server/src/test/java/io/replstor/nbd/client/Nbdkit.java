@@ -130,12 +130,17 @@ final class Nbdkit implements AutoCloseable {
         process.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
     }
 
-    /** SIGTERM, then SIGKILL if it has not exited within 5 s. */
+    /** SIGTERM, then SIGKILL if it has not exited within 5 s (or the wait is interrupted). */
     @Override
-    public void close() throws InterruptedException {
+    public void close() {
         process.destroy();
-        if (!process.waitFor(5, TimeUnit.SECONDS)) {
-            process.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+        try {
+            if (!process.waitFor(5, TimeUnit.SECONDS)) {
+                process.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+            }
+        } catch (InterruptedException e) {
+            process.destroyForcibly();
+            Thread.currentThread().interrupt();
         }
     }
 }

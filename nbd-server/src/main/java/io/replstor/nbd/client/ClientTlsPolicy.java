@@ -1,7 +1,7 @@
 package io.replstor.nbd.client;
 
 /** When the client sends {@code NBD_OPT_STARTTLS}. NBD has no TLS advertisement: "offered" means the server ACKs it. */
-public enum TlsPolicy {
+public enum ClientTlsPolicy {
     /** Never send STARTTLS; a server that requires TLS then fails the handshake with ERR_TLS_REQD. */
     NEVER,
     /** Send STARTTLS first; continue in plaintext if the server answers with an error (ERR_UNSUP, ERR_POLICY). */
