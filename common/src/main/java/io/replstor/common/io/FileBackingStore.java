@@ -16,10 +16,12 @@ import java.util.Locale;
 /**
  * A {@link BlockDevice} over a regular file or a block device.
  *
- * <p>Data moves with positional {@link FileChannel} reads and writes on the caller's (direct)
- * buffers, so nothing is copied in user space. FUA writes go through a second channel opened with
- * O_DSYNC, so only that write is made durable, not the whole file. FLUSH is fdatasync. Hole
- * punching, zeroing, allocation queries, discard and read-ahead go through {@link NativeFile}.
+ * <p>Data moves with pread/pwrite straight between the file and the caller's direct buffers
+ * ({@link NativeFile}), so nothing is copied in user space and concurrent I/O threads share no lock;
+ * buffers without a native address (heap, composite) go through {@link FileChannel}. FUA writes go
+ * through a second descriptor opened with O_DSYNC, so only that write is made durable, not the whole
+ * file. FLUSH is fdatasync. Hole punching, zeroing, allocation queries, discard and read-ahead go
+ * through {@link NativeFile} too.
  */
 public final class FileBackingStore implements BlockDevice {
     private static final int ZERO_CHUNK = 1 << 20;
@@ -33,11 +35,12 @@ public final class FileBackingStore implements BlockDevice {
     private final FileChannel data;
     private final FileChannel dsync;
     private final NativeFile nat;
+    private final NativeFile natDsync;
     private volatile boolean canPunch;
     private volatile boolean canZeroRange;
 
     private FileBackingStore(String name, Path path, boolean readOnly, boolean blockDevice, long sizeBytes,
-                             FileChannel data, FileChannel dsync, NativeFile nat) {
+                             FileChannel data, FileChannel dsync, NativeFile nat, NativeFile natDsync) {
         this.name = name;
         this.path = path;
         this.readOnly = readOnly;
@@ -46,6 +49,7 @@ public final class FileBackingStore implements BlockDevice {
         this.data = data;
         this.dsync = dsync;
         this.nat = nat;
+        this.natDsync = natDsync;
         this.canPunch = !readOnly;
         this.canZeroRange = !readOnly;
     }
@@ -89,20 +93,25 @@ public final class FileBackingStore implements BlockDevice {
                 : FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
         FileChannel dsync = null;
         NativeFile nat = null;
+        NativeFile natDsync = null;
         try {
             dsync = readOnly ? null : FileChannel.open(path, StandardOpenOption.WRITE, StandardOpenOption.DSYNC);
             nat = NativeFile.open(path, readOnly);
+            natDsync = readOnly ? null : NativeFile.open(path, false, true);
             long size = regular ? data.size() : nat.blockDeviceSize();
             if (exists && createSizeBytes > 0 && size != createSizeBytes) {
                 throw new IOException("export '" + name + "': " + path + " is " + size + " bytes but the export says "
                         + createSizeBytes + " bytes; resize the file or fix the size");
             }
-            return new FileBackingStore(name, path, readOnly, !regular, size, data, dsync, nat);
+            return new FileBackingStore(name, path, readOnly, !regular, size, data, dsync, nat, natDsync);
         } catch (IOException | RuntimeException e) {
             closeQuietly(data);
             closeQuietly(dsync);
             if (nat != null) {
                 nat.close();
+            }
+            if (natDsync != null) {
+                natDsync.close();
             }
             throw e;
         }
@@ -142,7 +151,9 @@ public final class FileBackingStore implements BlockDevice {
         int index = dst.writerIndex();
         dst.ensureWritable(length);
         try {
-            if (dst.nioBufferCount() == 1) {
+            if (dst.hasMemoryAddress()) {
+                nat.preadFully(dst.memoryAddress() + index, length, offset);
+            } else if (dst.nioBufferCount() == 1) {
                 readFully(dst.internalNioBuffer(index, length), offset);
             } else {
                 long pos = offset;
@@ -176,7 +187,9 @@ public final class FileBackingStore implements BlockDevice {
         FileChannel ch = fua ? dsync : data;
         int length = src.readableBytes();
         try {
-            if (src.nioBufferCount() == 1) {
+            if (src.hasMemoryAddress()) {
+                (fua ? natDsync : nat).pwriteFully(src.memoryAddress() + src.readerIndex(), length, offset);
+            } else if (src.nioBufferCount() == 1) {
                 writeFully(ch, src.internalNioBuffer(src.readerIndex(), length), offset);
             } else {
                 long pos = offset;
@@ -203,7 +216,7 @@ public final class FileBackingStore implements BlockDevice {
             return;
         }
         try {
-            data.force(false);
+            nat.fdatasync();
         } catch (IOException e) {
             throw failure("flush", 0, 0, e);
         }
@@ -362,6 +375,9 @@ public final class FileBackingStore implements BlockDevice {
         closeQuietly(data);
         closeQuietly(dsync);
         nat.close();
+        if (natDsync != null) {
+            natDsync.close();
+        }
     }
 
     private void checkWritable(String op, long offset) throws StorageException {

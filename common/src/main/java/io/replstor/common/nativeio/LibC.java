@@ -14,6 +14,8 @@ public interface LibC {
     int O_RDONLY = 0;
     int O_RDWR = 2;
     int O_CLOEXEC = 0x80000;
+    /** x86_64 and aarch64 value */
+    int O_DSYNC = 0x1000;
 
     int SEEK_DATA = 3;
     int SEEK_HOLE = 4;
@@ -61,6 +63,16 @@ public interface LibC {
 
     @SaveError
     int ioctl(int fd, long request, @In long[] range);
+
+    /** Buffers are passed as native addresses (a pointer is a 64-bit integer in the x86_64/aarch64 ABI). */
+    @SaveError
+    long pread(int fd, long bufferAddress, long count, long offset);
+
+    @SaveError
+    long pwrite(int fd, long bufferAddress, long count, long offset);
+
+    @SaveError
+    int fdatasync(int fd);
 
     /** Returns an errno value directly (0 on success); does not set errno. */
     int posix_fadvise(int fd, long offset, long length, int advice);
