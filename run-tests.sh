@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds replstor and runs the whole test suite: unit tests, the NBD fuzz test, and the system tests
+# Builds replstor and runs the whole test suite: unit tests, the NBD fuzz test, the system tests
 # that drive real clients (qemu-io, qemu-img, nbdinfo, nbdcopy, fio, nbd-client, nbdfuse + ext4)
-# against bin/repld. Installs the Debian packages the tests need when they are missing.
+# against bin/repld, then builds the appliance image and boot-tests it under qemu.
+# Installs the Debian packages the tests need when they are missing.
 set -euo pipefail
 root=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 cd "$root"
@@ -13,12 +14,15 @@ declare -A need=(
   [nbdfuse]=libnbd-bin [fio]=fio [nbd-client]=nbd-client [nbd-server]=nbd-server [qemu-nbd]=qemu-utils
   [losetup]=mount [mkfs.ext4]=e2fsprogs [e2fsck]=e2fsprogs [fusermount3]=fuse3 [ip]=iproute2
   [openssl]=openssl [certtool]=gnutls-bin [python3]=python3
+  [mmdebstrap]=mmdebstrap [newuidmap]=uidmap [sfdisk]=fdisk [grub-mkimage]=grub-common
+  [qemu-system-x86_64]=qemu-system-x86 [ssh]=openssh-client [zstd]=zstd
 )
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
 python3 -c 'import nbd' 2>/dev/null || missing+=(python3-libnbd)
+[ -f /usr/lib/grub/i386-pc/boot.img ] || missing+=(grub-pc-bin)
 if [ ${#missing[@]} -gt 0 ]; then
   pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
   if [ "$(id -u)" -ne 0 ]; then
@@ -34,3 +38,24 @@ fi
 export PATH="$PATH:/usr/sbin:/sbin"
 
 mvn -B -ntp verify "$@"
+
+echo "== appliance image: build (appliance-image/out) and boot tests under qemu"
+appliance-image/build.sh --skip-mvn appliance-image/out
+boot_passed=0
+appliance-image/boot-test.sh appliance-image/out && boot_passed=$((boot_passed + 1))
+appliance-image/boot-test.sh --seeded appliance-image/out && boot_passed=$((boot_passed + 1))
+
+# One closing line over everything that ran: Maven's reports plus the two boot tests.
+python3 - "$boot_passed" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+tests = failed = skipped = 0
+for f in glob.glob('*/target/surefire-reports/TEST-*.xml'):
+    r = ET.parse(f).getroot()
+    tests += int(r.get('tests')); skipped += int(r.get('skipped'))
+    failed += int(r.get('failures')) + int(r.get('errors'))
+boot = int(sys.argv[1])
+passed = tests - failed - skipped + boot
+failed += 2 - boot
+print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+sys.exit(1 if failed else 0)
+PY

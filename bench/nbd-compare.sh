@@ -13,7 +13,7 @@ REPLD="$SCRIPT_DIR/../bin/repld"
 PY=/usr/bin/python3            # Debian's python3 (stdlib only), not a pyenv shim
 PORT_BASE=${NBD_COMPARE_PORT_BASE:-10870}
 EXPORT=bench
-QEMU_CACHE=writeback           # same as nbd.md §3, and the same page-cache path the other servers use
+QEMU_CACHE=writeback           # the same page-cache path the other servers use
 
 ROUNDS=3
 RUNTIME=15
