@@ -141,14 +141,17 @@ proc_id() {  # "comm starttime" of a live pid, or empty
   echo "$comm ${f[19]}"
 }
 register_pid() { PID_ID[$2]=$(proc_id "$2"); SRV_PIDS[$1]="${SRV_PIDS[$1]:-} $2"; }
+# same_proc PID: still the process we registered? Compares the start time only: bin/repld execs java,
+# which changes the command name (repld -> java) but not the start time.
+same_proc() { local now; now=$(proc_id "$1"); [[ -n $now && ${now##* } == "${PID_ID[$1]##* }" ]]; }
 
 stop_pid() {
   local pid=$1 i
   [[ -n ${PID_ID[$pid]:-} ]] || return 0
-  if [[ $(proc_id "$pid") == "${PID_ID[$pid]}" ]]; then
+  if same_proc "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do [[ $(proc_id "$pid") == "${PID_ID[$pid]}" ]] || break; sleep 0.1; done
-    if [[ $(proc_id "$pid") == "${PID_ID[$pid]}" ]]; then
+    for ((i = 0; i < 100; i++)); do same_proc "$pid" || break; sleep 0.1; done
+    if same_proc "$pid"; then
       log "pid $pid (${PID_ID[$pid]%% *}) ignored SIGTERM for 10s, sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
     fi
@@ -283,7 +286,7 @@ EOF
 
 server_alive() {  # every pid we track for key is still the process we started
   local pid
-  for pid in ${SRV_PIDS[$1]:-}; do [[ $(proc_id "$pid") == "${PID_ID[$pid]:-x}" ]] || return 1; done
+  for pid in ${SRV_PIDS[$1]:-}; do same_proc "$pid" || return 1; done
   [[ -n ${SRV_PIDS[$1]:-} ]]
 }
 
