@@ -1,0 +1,259 @@
+package io.replstor.replicator.net;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelOutboundInvoker;
+import io.replstor.replicator.DiskState;
+import io.replstor.replicator.Role;
+import io.replstor.replicator.config.ReplicationProtocol;
+import io.replstor.replicator.sync.GenerationIds;
+
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+/**
+ * Writes frames in the {@link PeerFrame} format into buffers from the channel's (pooled) allocator.
+ * One instance per connection, used on its event loop: it keeps the checksum state.
+ *
+ * <p>Control frames come back as one buffer holding the whole frame. DATA and RS_DATA come back as
+ * their head only ({@link #dataHead}, {@link #rsDataHead}): the caller writes the head and then the
+ * payload buffer it already has, so replicated data is never copied ({@link #writeData} does both).
+ * Every returned buffer is owned by the caller.
+ */
+public final class PeerFrameEncoder {
+    private final FrameChecksum checksum = new FrameChecksum();
+    private final boolean checksumBulkPayloads;
+
+    /**
+     * @param checksumBulkPayloads whether DATA and RS_DATA payloads are covered by the CRC32C (control
+     *                             frames always are)
+     */
+    public PeerFrameEncoder(boolean checksumBulkPayloads) {
+        this.checksumBulkPayloads = checksumBulkPayloads;
+    }
+
+    /** Payload checksums on: the default. */
+    public PeerFrameEncoder() {
+        this(true);
+    }
+
+    public ByteBuf hello(ByteBufAllocator alloc, int versionMin, int versionMax, int nodeId, long volumeSizeBytes,
+                         ReplicationProtocol protocol, int authAlgorithm, byte[] challenge, String resourceName) {
+        if (challenge.length != PeerFrame.CHALLENGE_BYTES) {
+            throw new IllegalArgumentException("challenge of " + challenge.length + " bytes; expected "
+                    + PeerFrame.CHALLENGE_BYTES);
+        }
+        byte[] name = resourceName.getBytes(StandardCharsets.UTF_8);
+        if (name.length < 1 || name.length > PeerFrame.RESOURCE_NAME_MAX_BYTES) {
+            throw new IllegalArgumentException("resource name of " + name.length + " bytes; expected 1.."
+                    + PeerFrame.RESOURCE_NAME_MAX_BYTES);
+        }
+        ByteBuf b = begin(alloc, PeerFrameType.HELLO, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED, name.length);
+        b.writeShort(versionMin).writeShort(versionMax).writeInt(nodeId).writeLong(volumeSizeBytes)
+                .writeByte(PeerFrame.protocolCode(protocol)).writeByte(authAlgorithm).writeShort(0)
+                .writeBytes(challenge).writeBytes(name);
+        return finish(b);
+    }
+
+    public ByteBuf authResponse(ByteBufAllocator alloc, byte[] hmac) {
+        if (hmac.length != PeerFrame.HMAC_BYTES) {
+            throw new IllegalArgumentException("HMAC of " + hmac.length + " bytes; expected " + PeerFrame.HMAC_BYTES);
+        }
+        ByteBuf b = begin(alloc, PeerFrameType.AUTH_RESPONSE, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED, 0);
+        b.writeBytes(hmac);
+        return finish(b);
+    }
+
+    public ByteBuf authOk(ByteBufAllocator alloc) {
+        return empty(alloc, PeerFrameType.AUTH_OK);
+    }
+
+    /** @param message cut to {@value PeerFrame#MESSAGE_MAX_BYTES} bytes of UTF-8 if longer */
+    public ByteBuf refuse(ByteBufAllocator alloc, RefuseReason reason, String message) {
+        return reasonFrame(alloc, PeerFrameType.REFUSE, reason.code(), message);
+    }
+
+    /** @param message cut to {@value PeerFrame#MESSAGE_MAX_BYTES} bytes of UTF-8 if longer */
+    public ByteBuf disconnect(ByteBufAllocator alloc, DisconnectReason reason, String message) {
+        return reasonFrame(alloc, PeerFrameType.DISCONNECT, reason.code(), message);
+    }
+
+    /** @param bitmapUuid the sender's bitmap UUID for the receiver's slot */
+    public ByteBuf uuids(ByteBufAllocator alloc, long current, long bitmapUuid, long uuidFlags, long[] history) {
+        if (history.length > PeerFrame.HISTORY_MAX_UUIDS) {
+            throw new IllegalArgumentException(history.length + " history UUIDs; at most "
+                    + PeerFrame.HISTORY_MAX_UUIDS);
+        }
+        ByteBuf b = begin(alloc, PeerFrameType.UUIDS, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED,
+                history.length * Long.BYTES);
+        b.writeLong(current).writeLong(bitmapUuid).writeLong(uuidFlags);
+        for (long h : history) {
+            b.writeLong(h);
+        }
+        return finish(b);
+    }
+
+    public ByteBuf uuids(ByteBufAllocator alloc, GenerationIds ids) {
+        List<Long> h = ids.history();
+        long[] history = new long[h.size()];
+        for (int i = 0; i < history.length; i++) {
+            history[i] = h.get(i);
+        }
+        long flags = (ids.consistent() ? PeerFrame.UUID_FLAG_CONSISTENT : 0)
+                | (ids.crashedPrimary() ? PeerFrame.UUID_FLAG_CRASHED_PRIMARY : 0);
+        return uuids(alloc, ids.current(), ids.bitmap(), flags, history);
+    }
+
+    public ByteBuf state(ByteBufAllocator alloc, Role role, DiskState disk) {
+        ByteBuf b = begin(alloc, PeerFrameType.STATE, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED, 0);
+        b.writeByte(PeerFrame.roleCode(role)).writeByte(PeerFrame.diskCode(disk)).writeShort(0);
+        return finish(b);
+    }
+
+    /**
+     * The head of a DATA frame for {@code payload}'s readable bytes; write the payload right after it.
+     * {@code payload} is read (for the checksum), not retained, not consumed.
+     */
+    public ByteBuf dataHead(ByteBufAllocator alloc, long epoch, long sequence, long offset, boolean fua,
+                            ByteBuf payload) {
+        int flags = (fua ? PeerFrame.FLAG_FUA : 0) | (checksumBulkPayloads ? PeerFrame.FLAG_PAYLOAD_CHECKSUMMED : 0);
+        ByteBuf b = begin(alloc, PeerFrameType.DATA, flags, payload.readableBytes());
+        b.writeLong(epoch).writeLong(sequence).writeLong(offset);
+        return finish(b, payload);
+    }
+
+    /**
+     * Writes a DATA frame: its head, then {@code payload}, whose ownership passes to the channel.
+     *
+     * @return the future of the payload's write, which completes after the head's
+     */
+    public ChannelFuture writeData(ChannelOutboundInvoker out, ByteBufAllocator alloc, long epoch, long sequence,
+                                   long offset, boolean fua, ByteBuf payload) {
+        ByteBuf head;
+        try {
+            head = dataHead(alloc, epoch, sequence, offset, fua, payload);
+        } catch (RuntimeException e) {
+            payload.release();
+            throw e;
+        }
+        out.write(head, out.voidPromise());
+        return out.write(payload);
+    }
+
+    public ByteBuf recvAck(ByteBufAllocator alloc, long epoch, long sequence) {
+        return ack(alloc, PeerFrameType.RECV_ACK, epoch, sequence);
+    }
+
+    public ByteBuf writeAck(ByteBufAllocator alloc, long epoch, long sequence) {
+        return ack(alloc, PeerFrameType.WRITE_ACK, epoch, sequence);
+    }
+
+    public ByteBuf negAck(ByteBufAllocator alloc, long epoch, long sequence) {
+        return ack(alloc, PeerFrameType.NEG_ACK, epoch, sequence);
+    }
+
+    public ByteBuf barrier(ByteBufAllocator alloc, long epoch) {
+        ByteBuf b = begin(alloc, PeerFrameType.BARRIER, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED, 0);
+        b.writeLong(epoch);
+        return finish(b);
+    }
+
+    /** @param count writes in the epoch, u32 */
+    public ByteBuf barrierAck(ByteBufAllocator alloc, long epoch, long count) {
+        ByteBuf b = begin(alloc, PeerFrameType.BARRIER_ACK, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED, 0);
+        b.writeLong(epoch).writeInt((int) count).writeInt(0);
+        return finish(b);
+    }
+
+    public ByteBuf ping(ByteBufAllocator alloc) {
+        return empty(alloc, PeerFrameType.PING);
+    }
+
+    public ByteBuf pingAck(ByteBufAllocator alloc) {
+        return empty(alloc, PeerFrameType.PING_ACK);
+    }
+
+    /**
+     * A chunk of a dirty bitmap: {@code runs[0..runCount)} alternately clear and set (u32 each),
+     * starting with a clear run (0 if the chunk starts with set bits) at block {@code bitOffset}.
+     */
+    public ByteBuf bitmap(ByteBufAllocator alloc, long bitOffset, int[] runs, int runCount) {
+        ByteBuf b = begin(alloc, PeerFrameType.BITMAP, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED, runCount * Integer.BYTES);
+        b.writeLong(bitOffset);
+        for (int i = 0; i < runCount; i++) {
+            b.writeInt(runs[i]);
+        }
+        return finish(b);
+    }
+
+    /** @param length bytes, u32 */
+    public ByteBuf rsRequest(ByteBufAllocator alloc, long offset, long length) {
+        ByteBuf b = begin(alloc, PeerFrameType.RS_REQUEST, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED, 0);
+        b.writeLong(offset).writeInt((int) length).writeInt(0);
+        return finish(b);
+    }
+
+    /** The head of an RS_DATA frame for {@code payload}'s readable bytes (see {@link #dataHead}). */
+    public ByteBuf rsDataHead(ByteBufAllocator alloc, long offset, ByteBuf payload) {
+        int flags = checksumBulkPayloads ? PeerFrame.FLAG_PAYLOAD_CHECKSUMMED : 0;
+        ByteBuf b = begin(alloc, PeerFrameType.RS_DATA, flags, payload.readableBytes());
+        b.writeLong(offset);
+        return finish(b, payload);
+    }
+
+    private ByteBuf ack(ByteBufAllocator alloc, PeerFrameType type, long epoch, long sequence) {
+        ByteBuf b = begin(alloc, type, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED, 0);
+        b.writeLong(epoch).writeLong(sequence);
+        return finish(b);
+    }
+
+    private ByteBuf empty(ByteBufAllocator alloc, PeerFrameType type) {
+        return finish(begin(alloc, type, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED, 0));
+    }
+
+    private ByteBuf reasonFrame(ByteBufAllocator alloc, PeerFrameType type, int reason, String message) {
+        byte[] m = utf8Truncated(message, PeerFrame.MESSAGE_MAX_BYTES);
+        ByteBuf b = begin(alloc, type, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED, m.length);
+        b.writeShort(reason).writeShort(0).writeBytes(m);
+        return finish(b);
+    }
+
+    /** Header with the checksum left 0; the caller writes the fixed fields (and inline payload). */
+    private static ByteBuf begin(ByteBufAllocator alloc, PeerFrameType type, int flags, int payloadLength) {
+        boolean inline = !type.bulk() || type == PeerFrameType.BITMAP;
+        ByteBuf b = alloc.buffer(type.headBytes() + (inline ? payloadLength : 0));
+        b.writeInt(PeerFrame.MAGIC).writeShort(type.code()).writeShort(flags).writeInt(payloadLength).writeInt(0);
+        return b;
+    }
+
+    /** Sets the checksum of a frame whose payload (if any) is in {@code b}. */
+    private ByteBuf finish(ByteBuf b) {
+        int headBytes = PeerFrameType.fromCode(b.getUnsignedShort(PeerFrame.TYPE_OFFSET)).headBytes();
+        int c = checksum.compute(b, 0, headBytes, true, b, headBytes, b.writerIndex() - headBytes);
+        b.setInt(PeerFrame.CHECKSUM_OFFSET, c);
+        return b;
+    }
+
+    /** Sets the checksum of a head whose payload is the separate buffer {@code payload}. */
+    private ByteBuf finish(ByteBuf head, ByteBuf payload) {
+        boolean covered = (head.getUnsignedShort(PeerFrame.FLAGS_OFFSET) & PeerFrame.FLAG_PAYLOAD_CHECKSUMMED) != 0;
+        int c = checksum.compute(head, 0, head.writerIndex(), covered, payload, payload.readerIndex(),
+                payload.readableBytes());
+        head.setInt(PeerFrame.CHECKSUM_OFFSET, c);
+        return head;
+    }
+
+    /** UTF-8 bytes of {@code s}, cut at a character boundary to at most {@code max} bytes. */
+    static byte[] utf8Truncated(String s, int max) {
+        byte[] all = s.getBytes(StandardCharsets.UTF_8);
+        if (all.length <= max) {
+            return all;
+        }
+        int n = max;
+        while (n > 0 && (all[n] & 0xC0) == 0x80) {
+            n--;
+        }
+        return java.util.Arrays.copyOf(all, n);
+    }
+}
