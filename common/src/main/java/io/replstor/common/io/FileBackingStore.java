@@ -71,17 +71,9 @@ public final class FileBackingStore implements BlockDevice {
                 throw new IOException("export '" + name + "': backing file " + path
                         + " does not exist and the export is read-only");
             }
-            try (FileChannel ch = FileChannel.open(path, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-                ch.truncate(0);
-                ch.write(ByteBuffer.allocate(1), createSizeBytes - 1); // sparse: only the last byte
-                ch.write(ByteBuffer.allocate(0), 0);
-            }
-            // the last byte written above is a zero; punch it so the whole file is a hole
-            try (NativeFile n = NativeFile.open(path, false)) {
-                n.fallocate(LibC.FALLOC_FL_PUNCH_HOLE | LibC.FALLOC_FL_KEEP_SIZE,
-                        Math.max(0, createSizeBytes - 4096), Math.min(4096, createSizeBytes));
-            } catch (NativeException e) {
-                // file systems without hole punching keep one allocated block: harmless
+            Files.createFile(path); // fails if someone else created it meanwhile
+            try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(path.toFile(), "rw")) {
+                f.setLength(createSizeBytes); // ftruncate: the whole file is one hole
             }
         }
         boolean regular = Files.isRegularFile(path);

@@ -144,7 +144,7 @@ final class Request implements Runnable, BlockDevice.ExtentSink {
             dataStart = device.dataStart(offset, len);
         }
         if (dataStart == offset) {
-            reply = dataChunk(alloc, device, offset, len, true);
+            reply = dataChunk(alloc, device, offset, len);
         } else {
             readAfterHole(device, alloc, len, (int) (dataStart - offset));
         }
@@ -171,11 +171,12 @@ final class Request implements Runnable, BlockDevice.ExtentSink {
         reply = buf;
     }
 
-    private ByteBuf dataChunk(ByteBufAllocator alloc, BlockDevice device, long off, int len, boolean done)
+    /** A whole structured read in one OFFSET_DATA chunk that ends the reply. */
+    private ByteBuf dataChunk(ByteBufAllocator alloc, BlockDevice device, long off, int len)
             throws StorageException {
         ByteBuf buf = alloc.directBuffer(Nbd.CHUNK_HEADER_BYTES + 8 + len);
         try {
-            chunkHeader(buf, done ? Nbd.REPLY_FLAG_DONE : 0, Nbd.REPLY_TYPE_OFFSET_DATA, 8 + len);
+            chunkHeader(buf, Nbd.REPLY_FLAG_DONE, Nbd.REPLY_TYPE_OFFSET_DATA, 8 + len);
             buf.writeLong(off);
             device.read(off, len, buf);
         } catch (StorageException | RuntimeException e) {

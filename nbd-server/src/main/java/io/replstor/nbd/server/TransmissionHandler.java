@@ -274,13 +274,7 @@ final class TransmissionHandler extends ChannelInboundHandlerAdapter {
                 closeWhenIdle();
                 return;
             }
-            case Nbd.CMD_READ, Nbd.CMD_WRITE -> {
-                if (r.length == 0) {
-                    replyNow(r, 0, null);
-                    return;
-                }
-            }
-            case Nbd.CMD_TRIM, Nbd.CMD_WRITE_ZEROES, Nbd.CMD_CACHE -> {
+            case Nbd.CMD_READ, Nbd.CMD_WRITE, Nbd.CMD_TRIM, Nbd.CMD_WRITE_ZEROES, Nbd.CMD_CACHE -> {
                 if (r.length == 0) {
                     replyNow(r, 0, null);
                     return;
@@ -291,18 +285,23 @@ final class TransmissionHandler extends ChannelInboundHandlerAdapter {
             }
         }
         inFlight++;
-        inFlightBytes += r.type == Nbd.CMD_WRITE || r.type == Nbd.CMD_READ ? r.length : 0;
+        inFlightBytes += payloadBytes(r);
         try {
             ioExecutor.execute(r);
         } catch (RejectedExecutionException e) {
             inFlight--;
-            inFlightBytes -= r.type == Nbd.CMD_WRITE || r.type == Nbd.CMD_READ ? r.length : 0;
+            inFlightBytes -= payloadBytes(r);
             if (r.payload != null) {
                 r.payload.release();
                 r.payload = null;
             }
             replyNow(r, Nbd.ESHUTDOWN, "server is shutting down");
         }
+    }
+
+    /** Bytes a request holds in memory while in flight: its write payload or its read reply. */
+    private static long payloadBytes(Request r) {
+        return r.type == Nbd.CMD_WRITE || r.type == Nbd.CMD_READ ? r.length : 0;
     }
 
     /** @return 0 or the errno the protocol prescribes */
@@ -425,7 +424,7 @@ final class TransmissionHandler extends ChannelInboundHandlerAdapter {
 
     private void write(Request r) {
         inFlight--;
-        inFlightBytes -= r.type == Nbd.CMD_WRITE || r.type == Nbd.CMD_READ ? r.length : 0;
+        inFlightBytes -= payloadBytes(r);
         ByteBuf reply = r.reply;
         r.reply = null;
         if (closed) {
