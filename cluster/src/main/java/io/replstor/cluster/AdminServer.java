@@ -22,7 +22,20 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import com.fasterxml.jackson.core.type.TypeReference;
+import io.netty.handler.codec.http.DefaultHttpContent;
+import io.netty.handler.codec.http.DefaultHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.LastHttpContent;
 import io.replstor.nbd.server.NbdExport;
+import io.replstor.replicator.engine.EngineEvent;
+import io.replstor.replicator.engine.EngineException;
+import io.replstor.replicator.engine.ReplicationNode;
+import io.replstor.replicator.engine.Resource;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.function.Consumer;
 import io.replstor.nbd.server.NbdServer;
 import io.replstor.nbd.server.ServerStats;
 import org.slf4j.Logger;
@@ -55,14 +68,22 @@ final class AdminServer implements AutoCloseable {
     private final Path socket;
     private final NbdServer nbd;
     private final Map<String, Path> paths;
+    private final ReplicationNode node;
+    private final ExecutorService verbs = Executors.newCachedThreadPool(new DefaultThreadFactory("admin-verb", true));
     private final long startedNanos = System.nanoTime();
     private final EpollEventLoopGroup group = new EpollEventLoopGroup(1, new DefaultThreadFactory("admin"));
     private final Channel channel;
 
     AdminServer(Path socket, NbdServer nbd, Map<String, Path> paths) throws IOException {
+        this(socket, nbd, paths, null);
+    }
+
+    /** @param node the replicated node, or null for plain exports ({@code repld serve}) */
+    AdminServer(Path socket, NbdServer nbd, Map<String, Path> paths, ReplicationNode node) throws IOException {
         this.socket = socket;
         this.nbd = nbd;
         this.paths = paths;
+        this.node = node;
         Path parent = socket.toAbsolutePath().getParent();
         if (parent != null) {
             Files.createDirectories(parent);
@@ -95,6 +116,17 @@ final class AdminServer implements AutoCloseable {
         n.put("tls", nbd.config().tlsPolicy().name().toLowerCase());
         n.put("connections", nbd.connections());
         s.put("nbd", n);
+        if (node != null) {
+            s.put("node", node.self().name());
+            s.put("node_id", node.self().id());
+            s.put("config", node.config().source());
+            List<Map<String, Object>> resources = new ArrayList<>();
+            for (Resource r : node.resources()) {
+                resources.add(r.status());
+            }
+            s.put("resources", resources);
+            return s;
+        }
         List<Map<String, Object>> exports = new ArrayList<>();
         for (NbdExport e : nbd.config().exports()) {
             ServerStats st = nbd.stats(e);
@@ -143,6 +175,7 @@ final class AdminServer implements AutoCloseable {
 
     @Override
     public void close() {
+        verbs.shutdownNow();
         channel.close().syncUninterruptibly();
         group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         try {
@@ -157,6 +190,14 @@ final class AdminServer implements AutoCloseable {
         protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest req) throws Exception {
             FullHttpResponse resp;
             String path = req.uri().split("\\?")[0];
+            if (node != null && req.method().equals(HttpMethod.POST) && path.startsWith("/resources/")) {
+                verb(ctx, path, req.content().toString(StandardCharsets.UTF_8));
+                return;
+            }
+            if (node != null && req.method().equals(HttpMethod.GET) && path.equals("/events")) {
+                events(ctx, req.uri().contains("now=1"));
+                return;
+            }
             if (!req.method().equals(HttpMethod.GET)) {
                 resp = text(HttpResponseStatus.METHOD_NOT_ALLOWED, "only GET is supported\n", "text/plain");
             } else if (path.equals("/status")) {
@@ -174,6 +215,90 @@ final class AdminServer implements AutoCloseable {
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             LOG.info("admin client error: {}", cause.toString());
             ctx.close();
+        }
+
+        /** POST /resources/{name}/{verb}: runs off the event loop (verbs wait for state changes). */
+        private void verb(ChannelHandlerContext ctx, String path, String body) {
+            String[] parts = path.substring("/resources/".length()).split("/");
+            if (parts.length != 2) {
+                ctx.writeAndFlush(error(HttpResponseStatus.NOT_FOUND, "not-found", "expected /resources/NAME/VERB, got "
+                        + path)).addListener(ChannelFutureListener.CLOSE);
+                return;
+            }
+            verbs.execute(() -> {
+                FullHttpResponse resp;
+                try {
+                    Map<String, Object> opts = body.isBlank() ? Map.of()
+                            : JSON.readValue(body, new TypeReference<Map<String, Object>>() { });
+                    String msg = NodeVerbs.run(node, parts[0], parts[1], opts);
+                    Map<String, Object> ok = new LinkedHashMap<>();
+                    ok.put("resource", parts[0]);
+                    ok.put("verb", parts[1]);
+                    ok.put("message", msg);
+                    resp = text(HttpResponseStatus.OK, JSON.writeValueAsString(ok) + "\n", "application/json");
+                } catch (EngineException e) {
+                    HttpResponseStatus st = switch (e.code()) {
+                        case STATE, IN_USE -> HttpResponseStatus.CONFLICT;
+                        case NOT_FOUND -> HttpResponseStatus.NOT_FOUND;
+                        case BAD_REQUEST -> HttpResponseStatus.BAD_REQUEST;
+                        case IO -> HttpResponseStatus.INTERNAL_SERVER_ERROR;
+                    };
+                    resp = error(st, e.code().name().toLowerCase().replace('_', '-'), e.getMessage());
+                } catch (IOException e) {
+                    resp = error(HttpResponseStatus.BAD_REQUEST, "bad-request", "the request body is not a JSON object: "
+                            + e.getMessage());
+                } catch (RuntimeException e) {
+                    LOG.error("admin verb {} failed", path, e);
+                    resp = error(HttpResponseStatus.INTERNAL_SERVER_ERROR, "internal", String.valueOf(e));
+                }
+                ctx.writeAndFlush(resp).addListener(ChannelFutureListener.CLOSE);
+            });
+        }
+
+        /** GET /events: a chunked stream of JSON lines; exists lines first, then changes unless {@code now}. */
+        private void events(ChannelHandlerContext ctx, boolean now) {
+            HttpResponse head = new DefaultHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK);
+            head.headers().set(HttpHeaderNames.CONTENT_TYPE, "application/x-ndjson")
+                    .set(HttpHeaderNames.TRANSFER_ENCODING, HttpHeaderValues.CHUNKED)
+                    .set(HttpHeaderNames.CONNECTION, "close");
+            ctx.write(head);
+            Channel ch = ctx.channel();
+            Consumer<EngineEvent> sink = e -> line(ch, e.toMap());
+            if (!now) {
+                node.addListener(sink); // before the snapshot: a change may repeat, none is missed
+                ch.closeFuture().addListener(f -> node.removeListener(sink));
+            }
+            for (EngineEvent e : node.snapshot()) {
+                line(ch, e.toMap());
+            }
+            Map<String, Object> end = new LinkedHashMap<>();
+            end.put("time", java.time.Instant.now().toString());
+            end.put("type", "exists");
+            end.put("object", "-");
+            line(ch, end);
+            if (now) {
+                ch.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT).addListener(ChannelFutureListener.CLOSE);
+            }
+        }
+
+        private void line(Channel ch, Map<String, Object> m) {
+            try {
+                byte[] b = (JSON.writeValueAsString(m) + "\n").getBytes(StandardCharsets.UTF_8);
+                ch.writeAndFlush(new DefaultHttpContent(Unpooled.wrappedBuffer(b)));
+            } catch (IOException e) {
+                LOG.warn("cannot encode event: {}", e.toString());
+            }
+        }
+
+        private FullHttpResponse error(HttpResponseStatus status, String code, String message) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("error", message);
+            m.put("code", code);
+            try {
+                return text(status, JSON.writeValueAsString(m) + "\n", "application/json");
+            } catch (IOException e) {
+                return text(status, message + "\n", "text/plain");
+            }
         }
 
         private FullHttpResponse text(HttpResponseStatus status, String body, String type) {

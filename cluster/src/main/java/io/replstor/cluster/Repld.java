@@ -4,20 +4,34 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /**
- * The replstor node daemon. {@code repld serve} runs an NBD server over files or block devices.
+ * The replstor node daemon. {@code repld --config FILE --node NAME} runs a node of a replicated
+ * cluster; {@code repld serve} runs an NBD server over plain files or block devices.
  */
 @Command(name = "repld", mixinStandardHelpOptions = true, versionProvider = Version.class,
         description = "The replstor node daemon.",
         subcommands = {ServeCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:stopped cleanly", "1:failed at run time", "2:bad command line or configuration"})
-public final class Repld implements Runnable {
+public final class Repld implements java.util.concurrent.Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    @CommandLine.Option(names = "--config", paramLabel = "FILE", description = "the cluster configuration file (TOML)")
+    java.nio.file.Path config;
+
+    @CommandLine.Option(names = "--node", paramLabel = "NAME", description = "this node's name in the cluster file")
+    String node;
+
+    @CommandLine.Option(names = "--no-up", description = "leave the resources down (bring them up with replctl up)")
+    boolean noUp;
+
     @Override
-    public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "missing command (try: repld serve --help)");
+    public Integer call() throws Exception {
+        if (config == null || node == null) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "give --config FILE --node NAME to run a cluster node, or a command (try: repld --help)");
+        }
+        return NodeCommand.run(config, node, !noUp, spec.commandLine().getOut(), spec.commandLine().getErr());
     }
 
     public static void main(String[] args) {

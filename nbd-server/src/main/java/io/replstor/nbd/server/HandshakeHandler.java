@@ -1,6 +1,7 @@
 package io.replstor.nbd.server;
 
 import io.netty.buffer.ByteBuf;
+import io.replstor.common.io.ClientGate;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.ByteToMessageDecoder;
@@ -181,6 +182,12 @@ final class HandshakeHandler extends ByteToMessageDecoder {
             ctx.close();
             return;
         }
+        String refused = admit(export);
+        if (refused != null) {
+            LOG.info("client {}: EXPORT_NAME '{}' refused: {}; disconnecting", peer, name, refused);
+            ctx.close();
+            return;
+        }
         ByteBuf reply = ctx.alloc().buffer(10 + (session.noZeroes ? 0 : 124));
         reply.writeLong(export.device().sizeBytes()).writeShort(session.transmissionFlags(export));
         if (!session.noZeroes) {
@@ -261,6 +268,14 @@ final class HandshakeHandler extends ByteToMessageDecoder {
         if (option == Nbd.OPT_GO && server.shuttingDown()) {
             error(ctx, option, Nbd.REP_ERR_SHUTDOWN, "server is shutting down");
             return;
+        }
+        if (option == Nbd.OPT_GO) {
+            String refused = admit(export);
+            if (refused != null) {
+                LOG.info("client {}: export '{}' refused: {}", peer, export.name(), refused);
+                error(ctx, option, Nbd.REP_ERR_POLICY, "export '" + export.name() + "': " + refused);
+                return;
+            }
         }
         // unknown info requests are ignored; we send every info type we know, asked or not
         ByteBuf info = ctx.alloc().buffer(14);
@@ -369,6 +384,21 @@ final class HandshakeHandler extends ByteToMessageDecoder {
                 new TransmissionHandler(server.ioWorkers(), server::shuttingDown, cfg.maxPayloadBytes(),
                         cfg.maxInFlight(), server.stats(export), export, session, peer));
         ctx.pipeline().remove(this); // any bytes already read go on to the transmission handler
+    }
+
+    /** Asks a gated device to admit this client; null if admitted (then it must be released). */
+    private String admit(NbdExport export) {
+        if (!(export.device() instanceof ClientGate gate)) {
+            return null;
+        }
+        String refused;
+        try {
+            refused = gate.admit(peer);
+        } catch (RuntimeException e) {
+            LOG.warn("client {}: export '{}': admission failed", peer, export.name(), e);
+            refused = "cannot admit the client: " + e.getMessage();
+        }
+        return refused;
     }
 
     private NbdExport lookup(String name) {

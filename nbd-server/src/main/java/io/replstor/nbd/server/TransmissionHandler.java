@@ -1,6 +1,7 @@
 package io.replstor.nbd.server;
 
 import io.netty.buffer.ByteBuf;
+import io.replstor.common.io.ClientGate;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -482,6 +483,14 @@ final class TransmissionHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
+    private void releaseGate(ClientGate gate) {
+        try {
+            gate.release(peer);
+        } catch (RuntimeException e) {
+            LOG.warn("client {}: export '{}': release failed", peer, export.name(), e);
+        }
+    }
+
     private void closeQuietly(String why) {
         if (closed) {
             return;
@@ -489,6 +498,9 @@ final class TransmissionHandler extends ChannelInboundHandlerAdapter {
         closed = true;
         state = State.CLOSED;
         stats.connections.decrementAndGet();
+        if (export.device() instanceof ClientGate gate) {
+            releaseGate(gate);
+        }
         if (current != null && current.payload != null) {
             current.payload.release();
             current.payload = null;

@@ -47,9 +47,9 @@ public record HostPort(String host, int port) {
         return new HostPort(host, port);
     }
 
-    /** An unresolved socket address, for binding or connecting. */
+    /** The socket address, resolved now (binding needs a resolved one; connecting resolves on each call). */
     public InetSocketAddress toSocketAddress() {
-        return InetSocketAddress.createUnresolved(host, port);
+        return new InetSocketAddress(host, port);
     }
 
     /** Same endpoint, ignoring case of host names. */

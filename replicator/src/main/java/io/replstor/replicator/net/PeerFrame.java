@@ -124,6 +124,20 @@ public final class PeerFrame {
     public static final int HISTORY_MAX_UUIDS = 32;
     public static final long UUID_FLAG_CONSISTENT = 1L;
     public static final long UUID_FLAG_CRASHED_PRIMARY = 2L;
+    /** The sender was told {@code connect --discard-my-data}: it yields a split brain. */
+    public static final long UUID_FLAG_DISCARD_MY_DATA = 4L;
+    /** Sent while connected: the sender's new current UUID; an in-sync receiver adopts it. */
+    public static final long UUID_FLAG_ADOPT = 8L;
+    /** With {@link #UUID_FLAG_ADOPT}: new-current-uuid --clear-bitmap, the initial sync is skipped. */
+    public static final long UUID_FLAG_CLEAR_BITMAP = 16L;
+    /** HELLO's channel field: the data channel (replicated writes, resync, state). */
+    public static final int CHANNEL_DATA = 0;
+    /** HELLO's channel field: the meta channel (acks and pings, never behind bulk data). */
+    public static final int CHANNEL_META = 1;
+    /** STATE flag: the sender's operator paused the resync (pause-sync). */
+    public static final int STATE_FLAG_SYNC_PAUSED = 1;
+    /** STATE flag: the sender asks the receiver to discard its data and resync fully (invalidate-remote). */
+    public static final int STATE_FLAG_INVALIDATE_REQUEST = 2;
 
     // STATE
     public static final int STATE_ROLE_OFFSET = 16;
@@ -345,6 +359,18 @@ public final class PeerFrame {
     public Role role() {
         expect(PeerFrameType.STATE);
         return role(buf.getUnsignedByte(base + STATE_ROLE_OFFSET));
+    }
+
+    /** The STATE flags ({@link #STATE_FLAG_SYNC_PAUSED}, ...). */
+    public int stateFlags() {
+        expect(PeerFrameType.STATE);
+        return buf.getUnsignedShort(base + STATE_RESERVED_OFFSET);
+    }
+
+    /** HELLO's channel: {@link #CHANNEL_DATA} or {@link #CHANNEL_META}. */
+    public int helloChannel() {
+        expect(PeerFrameType.HELLO);
+        return buf.getUnsignedShort(base + HELLO_RESERVED_OFFSET);
     }
 
     public DiskState diskState() {

@@ -40,6 +40,14 @@ public final class PeerFrameEncoder {
 
     public ByteBuf hello(ByteBufAllocator alloc, int versionMin, int versionMax, int nodeId, long volumeSizeBytes,
                          ReplicationProtocol protocol, int authAlgorithm, byte[] challenge, String resourceName) {
+        return hello(alloc, versionMin, versionMax, nodeId, volumeSizeBytes, protocol, authAlgorithm, challenge,
+                resourceName, PeerFrame.CHANNEL_DATA);
+    }
+
+    /** @param channel {@link PeerFrame#CHANNEL_DATA} or {@link PeerFrame#CHANNEL_META}, in the u16 after the algorithm */
+    public ByteBuf hello(ByteBufAllocator alloc, int versionMin, int versionMax, int nodeId, long volumeSizeBytes,
+                         ReplicationProtocol protocol, int authAlgorithm, byte[] challenge, String resourceName,
+                         int channel) {
         if (challenge.length != PeerFrame.CHALLENGE_BYTES) {
             throw new IllegalArgumentException("challenge of " + challenge.length + " bytes; expected "
                     + PeerFrame.CHALLENGE_BYTES);
@@ -51,7 +59,7 @@ public final class PeerFrameEncoder {
         }
         ByteBuf b = begin(alloc, PeerFrameType.HELLO, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED, name.length);
         b.writeShort(versionMin).writeShort(versionMax).writeInt(nodeId).writeLong(volumeSizeBytes)
-                .writeByte(PeerFrame.protocolCode(protocol)).writeByte(authAlgorithm).writeShort(0)
+                .writeByte(PeerFrame.protocolCode(protocol)).writeByte(authAlgorithm).writeShort(channel)
                 .writeBytes(challenge).writeBytes(name);
         return finish(b);
     }
@@ -106,8 +114,13 @@ public final class PeerFrameEncoder {
     }
 
     public ByteBuf state(ByteBufAllocator alloc, Role role, DiskState disk) {
+        return state(alloc, role, disk, 0);
+    }
+
+    /** @param stateFlags {@link PeerFrame#STATE_FLAG_SYNC_PAUSED} etc., in the u16 after the disk state */
+    public ByteBuf state(ByteBufAllocator alloc, Role role, DiskState disk, int stateFlags) {
         ByteBuf b = begin(alloc, PeerFrameType.STATE, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED, 0);
-        b.writeByte(PeerFrame.roleCode(role)).writeByte(PeerFrame.diskCode(disk)).writeShort(0);
+        b.writeByte(PeerFrame.roleCode(role)).writeByte(PeerFrame.diskCode(disk)).writeShort(stateFlags);
         return finish(b);
     }
 

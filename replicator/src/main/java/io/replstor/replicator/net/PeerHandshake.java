@@ -79,9 +79,16 @@ public final class PeerHandshake extends ChannelInboundHandlerAdapter {
     private int agreedVersion;
     private boolean peerAccepted;
     private boolean acceptedPeer;
+    private int channel = PeerFrame.CHANNEL_DATA;
 
     public PeerHandshake(HandshakeSettings settings) {
         this(settings, RANDOM::nextBytes);
+    }
+
+    /** @param channel {@link PeerFrame#CHANNEL_DATA} or {@link PeerFrame#CHANNEL_META}; the peer must name the same */
+    public PeerHandshake(HandshakeSettings settings, int channel) {
+        this(settings, RANDOM::nextBytes);
+        this.channel = channel;
     }
 
     /** @param challengeSource fills a challenge; tests inject a fixed one */
@@ -124,7 +131,7 @@ public final class PeerHandshake extends ChannelInboundHandlerAdapter {
         ctx.writeAndFlush(encoder.hello(ctx.alloc(), settings.versionMin(), settings.versionMax(),
                 settings.localNodeId(), settings.volumeSizeBytes(), settings.protocol(),
                 secret == null ? PeerFrame.AUTH_NONE : PeerFrame.AUTH_HMAC_SHA256, myChallenge,
-                settings.resourceName()));
+                settings.resourceName(), channel));
     }
 
     @Override
@@ -205,6 +212,10 @@ public final class PeerHandshake extends ChannelInboundHandlerAdapter {
                     + ".." + peerMax + "; upgrade the older node");
         }
         agreedVersion = hi;
+        if (f.helloChannel() != channel) {
+            return fail(RefuseReason.PROTOCOL_ERROR, settings.peerLabel() + " opened channel " + f.helloChannel()
+                    + " where " + settings.localLabel() + " expected channel " + channel);
+        }
         int id = f.nodeId();
         if (id == settings.localNodeId()) {
             return fail(RefuseReason.NODE_ID_CONFLICT, "the peer expected to be " + peer + " says it is node "

@@ -1,0 +1,61 @@
+package io.replstor.replicator.engine;
+
+import io.replstor.replicator.config.NodeConfig;
+
+import java.net.InetSocketAddress;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * Faults for tests, from the environment variable {@code REPLSTOR_FAULTS} (comma-separated
+ * {@code key=value}); empty in production. Known keys:
+ * <ul>
+ *   <li>{@code apply-delay-ms}: this node waits that long before applying each replicated write
+ *       (a slow peer disk: protocol C acks wait for it, A and B do not)</li>
+ * </ul>
+ */
+public final class FaultInjection {
+    public static final FaultInjection NONE = new FaultInjection(Map.of());
+
+    private final long applyDelayMs;
+
+    private FaultInjection(Map<String, String> m) {
+        this.applyDelayMs = Long.parseLong(m.getOrDefault("apply-delay-ms", "0"));
+    }
+
+    /** Parses {@code spec}; unknown keys are an error, so a typo in a test cannot pass silently. */
+    public static FaultInjection parse(String spec) {
+        if (spec == null || spec.isBlank()) {
+            return NONE;
+        }
+        Map<String, String> m = new HashMap<>();
+        for (String part : spec.split(",")) {
+            String[] kv = part.trim().split("=", 2);
+            if (kv.length != 2 || !kv[0].equals("apply-delay-ms")) {
+                throw new IllegalArgumentException("REPLSTOR_FAULTS: unknown fault '" + part.trim()
+                        + "' (known: apply-delay-ms=N)");
+            }
+            m.put(kv[0], kv[1]);
+        }
+        return new FaultInjection(m);
+    }
+
+    public boolean active() {
+        return applyDelayMs > 0;
+    }
+
+    @Override
+    public String toString() {
+        return "apply-delay-ms=" + applyDelayMs;
+    }
+
+    void beforeApply() throws InterruptedException {
+        if (applyDelayMs > 0) {
+            Thread.sleep(applyDelayMs);
+        }
+    }
+
+    InetSocketAddress dialAddress(NodeConfig peer) {
+        return peer.address().toSocketAddress();
+    }
+}

@@ -1,0 +1,410 @@
+package io.replstor.replicator.engine;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.ScheduledFuture;
+import io.replstor.replicator.DiskState;
+import io.replstor.replicator.Role;
+import io.replstor.replicator.config.NodeConfig;
+import io.replstor.replicator.config.ReplicationProtocol;
+import io.replstor.replicator.net.DisconnectReason;
+import io.replstor.replicator.net.HandshakeSettings;
+import io.replstor.replicator.net.PeerFrame;
+import io.replstor.replicator.net.PeerFrameDecoder;
+import io.replstor.replicator.net.PeerFrameEncoder;
+import io.replstor.replicator.net.PeerHandshake;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * This node's link to one peer for one resource: DRBD's "connection" plus its "peer device". It
+ * owns the connection state, dials (the node with the lower id dials, the other accepts), pairs the
+ * data and meta channels into a {@link Session}, and keeps the per-peer counters that outlive a
+ * session.
+ */
+final class PeerLink {
+    private static final Logger LOG = LoggerFactory.getLogger(PeerLink.class);
+    /** The first reconnect after losing a session; later attempts wait connect-int. */
+    private static final long QUICK_RECONNECT_MS = 200;
+
+    final Resource res;
+    final NodeConfig peer;
+    final boolean dials;
+    final HandshakeSettings settings;
+
+    volatile ConnState conn = ConnState.STANDALONE;
+    volatile ReplState repl = ReplState.OFF;
+    volatile Role peerRole = Role.UNKNOWN;
+    volatile DiskState peerDisk = DiskState.DUNKNOWN;
+    volatile String lastError;
+    /** Not StandAlone by the operator or by a split-brain/unrelated-data verdict. */
+    volatile boolean wanted;
+    /** One-shot: the next handshake yields a split brain (connect --discard-my-data). */
+    volatile boolean discardMyData;
+    volatile boolean pausedByMe;
+    volatile boolean pausedByPeer;
+    /** The current session (handshaking or established), or null. */
+    volatile Session session;
+
+    final AtomicLong sentBytes = new AtomicLong();
+    final AtomicLong receivedBytes = new AtomicLong();
+    final AtomicLong resyncSentBytes = new AtomicLong();
+    final AtomicLong resyncReceivedBytes = new AtomicLong();
+    /** Bits out of sync when the running resync started, and when it started; for progress. */
+    volatile long syncTotalBits;
+    volatile long syncStartNanos;
+    volatile long syncStartDoneBytes;
+
+    private Channel pendingData;
+    private ScheduledFuture<?> redial;
+    private int failedDials;
+
+    PeerLink(Resource res, NodeConfig peer) {
+        this.res = res;
+        this.peer = peer;
+        this.dials = res.self.id() < peer.id();
+        this.settings = HandshakeSettings.of(res.cfg, res.self, peer);
+    }
+
+    String name() {
+        return peer.name();
+    }
+
+    ReplicationProtocol protocol() {
+        return res.cfg.protocol();
+    }
+
+    /** The established session that application writes go to, or null. */
+    Session replicating() {
+        Session s = session;
+        return s != null && s.replicating ? s : null;
+    }
+
+    // ---- lifecycle (resource worker)
+
+    void start() {
+        wanted = true;
+        setConn(ConnState.CONNECTING);
+        if (dials) {
+            scheduleDial(0);
+        }
+    }
+
+    /** down / shutdown / disconnect: tell the peer, close, StandAlone. */
+    void stop(DisconnectReason why, String message, boolean standAlone) {
+        synchronized (this) {
+            if (standAlone) {
+                wanted = false;
+            }
+            if (redial != null) {
+                redial.cancel(false);
+                redial = null;
+            }
+            if (pendingData != null) {
+                pendingData.close();
+                pendingData = null;
+            }
+        }
+        Session s = session;
+        if (s != null) {
+            setConn(ConnState.DISCONNECTING);
+            s.sendDisconnect(why, message);
+            s.fail(ConnState.DISCONNECTING, message);
+            lost(s);
+        }
+        setConn(wanted ? ConnState.CONNECTING : ConnState.STANDALONE);
+        if (wanted && dials) {
+            scheduleDial(QUICK_RECONNECT_MS);
+        }
+    }
+
+    // ---- dialling
+
+    private synchronized void scheduleDial(long delayMs) {
+        if (redial != null) {
+            redial.cancel(false);
+        }
+        redial = res.node.group().next().schedule(this::dial, delayMs, TimeUnit.MILLISECONDS);
+    }
+
+    private void dial() {
+        synchronized (this) {
+            redial = null;
+            if (!wanted || !res.up || session != null || pendingData != null) {
+                return;
+            }
+        }
+        connect(PeerFrame.CHANNEL_DATA);
+    }
+
+    private void connect(int kind) {
+        Bootstrap b = new Bootstrap().group(res.node.group()).channel(res.node.channelClass())
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.max(1000, res.cfg.timers().timeout().toMillis()))
+                .handler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast("frames", new PeerFrameDecoder(res.node.maxPayloadBytes()))
+                                .addLast("handshake", new PeerHandshake(settings, kind))
+                                .addLast("link", new LinkHandler(kind));
+                    }
+                });
+        b.connect(res.node.faults().dialAddress(peer)).addListener((ChannelFuture f) -> {
+            if (!f.isSuccess()) {
+                LOG.debug("resource {}: cannot reach {} at {}: {}", res.name(), peer.name(), peer.address(),
+                        f.cause().toString());
+                failedDials++;
+                if (kind == PeerFrame.CHANNEL_META) {
+                    dropPending("the meta channel to " + peer.name() + " failed: " + f.cause().getMessage());
+                }
+                synchronized (this) {
+                    if (wanted && session == null && pendingData == null) {
+                        scheduleDial(res.cfg.timers().connectInterval().toMillis());
+                    }
+                }
+            }
+        });
+    }
+
+    private synchronized void dropPending(String why) {
+        if (pendingData != null) {
+            LOG.info("resource {}: {}", res.name(), why);
+            pendingData.close();
+            pendingData = null;
+        }
+    }
+
+    /** The pipeline for an accepted connection whose HELLO named this link. */
+    ChannelInboundHandlerAdapter acceptedHandler(int kind) {
+        return new LinkHandler(kind);
+    }
+
+    boolean accepting() {
+        return wanted && res.up;
+    }
+
+    private void channelReady(Channel ch, int kind) {
+        Session ready = null;
+        Session old = null;
+        synchronized (this) {
+            if (!accepting()) {
+                ch.close();
+                return;
+            }
+            if (kind == PeerFrame.CHANNEL_DATA) {
+                if (session != null) {
+                    // the peer started over (restart, or it saw the old session die first)
+                    old = session;
+                }
+                if (pendingData != null) {
+                    pendingData.close();
+                }
+                pendingData = ch;
+            } else {
+                if (pendingData == null || !pendingData.isActive()) {
+                    LOG.info("resource {}: meta channel from {} without a data channel; closing it", res.name(),
+                            peer.name());
+                    ch.close();
+                    return;
+                }
+                ready = new Session(this, pendingData, ch);
+                pendingData = null;
+                session = ready;
+                failedDials = 0;
+            }
+        }
+        if (old != null) {
+            old.fail(ConnState.NETWORK_FAILURE, peer.name() + " opened a new connection");
+        }
+        if (kind == PeerFrame.CHANNEL_DATA && dials) {
+            connect(PeerFrame.CHANNEL_META);
+        }
+        if (ready != null) {
+            Session s = ready;
+            ready.startHeartbeat();
+            res.worker().execute(() -> s.establish());
+        }
+    }
+
+    private void channelGone(Channel ch) {
+        Session s = session;
+        if (s != null && (s.data == ch || s.meta == ch)) {
+            s.fail(ConnState.NETWORK_FAILURE, "connection to " + peer.name() + " lost");
+            return;
+        }
+        boolean redialNow = false;
+        synchronized (this) {
+            if (pendingData == ch) {
+                pendingData = null;
+                redialNow = true;
+            }
+            if (session == null && wanted && dials && redial == null) {
+                redialNow = true;
+            }
+        }
+        if (redialNow && dials && wanted) {
+            scheduleDial(res.cfg.timers().connectInterval().toMillis());
+        }
+    }
+
+    /** Called once per session, on the resource worker, after {@link Session#fail}: clean up and reconnect. */
+    void lost(Session s) {
+        if (!s.markLostHandled()) {
+            return;
+        }
+        res.sessionLost(this, s);
+        synchronized (this) {
+            if (session == s) {
+                session = null;
+            }
+        }
+        repl = ReplState.OFF;
+        peerRole = Role.UNKNOWN;
+        peerDisk = DiskState.DUNKNOWN;
+        pausedByPeer = false;
+        if (wanted) {
+            setConn(ConnState.CONNECTING);
+            if (dials) {
+                scheduleDial(s.establishedAtNanos > 0 ? QUICK_RECONNECT_MS
+                        : res.cfg.timers().connectInterval().toMillis());
+            }
+        } else {
+            setConn(ConnState.STANDALONE);
+        }
+        res.emitPeer(this, "change");
+    }
+
+    // ---- state and events
+
+    void setConn(ConnState c) {
+        if (conn != c) {
+            conn = c;
+            res.emitConnection(this, "change");
+        }
+    }
+
+    void setRepl(ReplState r) {
+        if (repl != r) {
+            repl = r;
+            res.emitPeer(this, "change");
+        }
+    }
+
+    boolean paused() {
+        return pausedByMe || pausedByPeer;
+    }
+
+    Map<String, Object> status() {
+        Map<String, Object> p = new LinkedHashMap<>();
+        p.put("peer", peer.name());
+        p.put("node_id", peer.id());
+        p.put("connection", conn.drbdName());
+        p.put("replication", repl.drbdName());
+        p.put("peer_role", peerRole.drbdName());
+        p.put("peer_disk", peerDisk.drbdName());
+        p.put("protocol", protocol().name());
+        long oos = res.outOfSyncBytes(this);
+        p.put("out_of_sync_bytes", oos);
+        boolean syncing = repl.syncing() || repl == ReplState.WF_BITMAP_S || repl == ReplState.WF_BITMAP_T;
+        double pct = 100.0;
+        Long eta = null;
+        long rate = 0;
+        if (syncing && syncTotalBits > 0) {
+            long g = res.granularity();
+            long total = syncTotalBits * g;
+            long left = Math.min(oos, total);
+            pct = Math.floor(1000.0 * (total - left) / total) / 10.0;
+            long moved = (repl == ReplState.SYNC_TARGET || repl == ReplState.PAUSED_SYNC_T ? resyncReceivedBytes.get()
+                    : resyncSentBytes.get()) - syncStartDoneBytes;
+            double secs = (System.nanoTime() - syncStartNanos) / 1e9;
+            rate = secs > 0 ? (long) (moved / secs) : 0;
+            eta = rate > 0 ? left / rate : null;
+        }
+        p.put("sync_percent", pct);
+        p.put("sync_rate_bytes_per_second", rate);
+        p.put("sync_eta_seconds", eta);
+        p.put("resync_paused", syncing && paused());
+        p.put("last_error", lastError);
+        p.put("sent_bytes", sentBytes.get());
+        p.put("received_bytes", receivedBytes.get());
+        p.put("resync_sent_bytes", resyncSentBytes.get());
+        p.put("resync_received_bytes", resyncReceivedBytes.get());
+        return p;
+    }
+
+    /** Frames in and out of the pipeline of one channel of this link. */
+    private final class LinkHandler extends ChannelInboundHandlerAdapter {
+        private final int kind;
+
+        LinkHandler(int kind) {
+            this.kind = kind;
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof PeerHandshake.Completed c) {
+                LOG.debug("resource {}: {} channel to {} authenticated (version {})", res.name(),
+                        kind == PeerFrame.CHANNEL_DATA ? "data" : "meta", peer.name(), c.protocolVersion());
+                channelReady(ctx.channel(), kind);
+            } else if (evt instanceof PeerHandshake.Refused r) {
+                String msg = r.message() + (r.byPeer() ? " (refused by " + peer.name() + ")" : "");
+                if (!msg.equals(lastError)) {
+                    LOG.warn("resource {}: connection with {} refused: {}", res.name(), peer.name(), msg);
+                }
+                lastError = msg;
+                res.emitConnection(PeerLink.this, "change");
+            } else {
+                ctx.fireUserEventTriggered(evt);
+            }
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            Session s = session;
+            if (s == null || !(msg instanceof ByteBuf buf) || (s.data != ctx.channel() && s.meta != ctx.channel())) {
+                ReferenceCountUtil.release(msg);
+                return;
+            }
+            s.onFrame(ctx.channel() == s.data, buf);
+        }
+
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+            ctx.fireChannelWritabilityChanged();
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            channelGone(ctx.channel());
+            ctx.fireChannelInactive();
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            String why = cause.getMessage() == null ? cause.toString() : cause.getMessage();
+            Session s = session;
+            if (s != null && (s.data == ctx.channel() || s.meta == ctx.channel())) {
+                s.fail(cause instanceof java.io.IOException ? ConnState.BROKEN_PIPE : ConnState.PROTOCOL_ERROR,
+                        "connection with " + peer.name() + ": " + why);
+            } else {
+                LOG.info("resource {}: connection with {}: {}", res.name(), peer.name(), why);
+            }
+            ctx.close();
+        }
+    }
+
+    /** Shared encoder per thread: encoders keep a checksum state. */
+    static final ThreadLocal<PeerFrameEncoder> ENCODER = ThreadLocal.withInitial(PeerFrameEncoder::new);
+}

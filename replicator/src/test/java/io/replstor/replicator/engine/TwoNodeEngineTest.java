@@ -1,0 +1,160 @@
+package io.replstor.replicator.engine;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.replstor.replicator.DiskState;
+import io.replstor.replicator.Role;
+import io.replstor.replicator.config.ClusterConfig;
+import io.replstor.replicator.meta.CreateOptions;
+import io.replstor.replicator.meta.MetaDisk;
+import io.replstor.replicator.meta.Metadata;
+import io.replstor.replicator.meta.MetadataGeometry;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.function.BooleanSupplier;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Two nodes in one JVM on loopback: the engine end to end below the NBD layer (real files, real
+ * sockets). Cluster-level behaviour with real processes and clients is in system-tests.
+ */
+class TwoNodeEngineTest {
+    private static final long SIZE = 64L << 20;
+    @TempDir
+    Path dir;
+    private final List<ReplicationNode> nodes = new ArrayList<>();
+
+    @AfterEach
+    void stop() {
+        for (ReplicationNode n : nodes) {
+            n.close();
+        }
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    private ClusterConfig config(String protocol) throws Exception {
+        String toml = "[cluster]\nname = \"t\"\n"
+                + "[[node]]\nname = \"alpha\"\nid = 0\naddress = \"127.0.0.1:" + freePort() + "\"\nnbd = \"127.0.0.1:"
+                + freePort() + "\"\nadmin = \"" + dir.resolve("a.sock") + "\"\n"
+                + "[[node]]\nname = \"beta\"\nid = 1\naddress = \"127.0.0.1:" + freePort() + "\"\nnbd = \"127.0.0.1:"
+                + freePort() + "\"\nadmin = \"" + dir.resolve("b.sock") + "\"\n"
+                + "[[resource]]\nname = \"r0\"\nsize = \"64MiB\"\nprotocol = \"" + protocol + "\"\n"
+                + "connect-int = 1\nping-int = 1\ntimeout = 5\nshared-secret = \"s3cret\"\n"
+                + "[resource.on.alpha]\ndisk = \"" + dir.resolve("alpha.img") + "\"\n"
+                + "[resource.on.beta]\ndisk = \"" + dir.resolve("beta.img") + "\"\n";
+        return ClusterConfig.parse(toml, "test.toml");
+    }
+
+    private void createMd(String node, int id, int peer) throws IOException {
+        Path file = dir.resolve(node + ".img");
+        long md = MetadataGeometry.metadataSizeBytes(SIZE, 1, MetadataGeometry.DEFAULT_AL_RING_BLOCKS);
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            f.setLength(SIZE + md + (1 << 20));
+        }
+        try (Metadata m = Metadata.create(MetaDisk.openInternal("r0", file, false),
+                CreateOptions.of("r0", id).withMaxPeers(1).withPeerNodeIds(List.of(peer)))) {
+            assertTrue(m.geometry().dataSizeBytes() >= SIZE);
+        }
+    }
+
+    private static void await(String what, BooleanSupplier cond) throws InterruptedException {
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (!cond.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting for " + what);
+            }
+            Thread.sleep(20);
+        }
+    }
+
+    private static byte[] readFile(Path file, long off, int len) throws IOException {
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "r")) {
+            byte[] b = new byte[len];
+            f.seek(off);
+            f.readFully(b);
+            return b;
+        }
+    }
+
+    @Test
+    void replicatesWritesAndResyncsAfterADisconnect() throws Exception {
+        ClusterConfig cfg = config("C");
+        createMd("alpha", 0, 1);
+        createMd("beta", 1, 0);
+        ReplicationNode a = ReplicationNode.start(cfg, "alpha", FaultInjection.NONE, 1 << 20);
+        nodes.add(a);
+        ReplicationNode b = ReplicationNode.start(cfg, "beta", FaultInjection.NONE, 1 << 20);
+        nodes.add(b);
+        List<EngineEvent> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+        a.addListener(events::add);
+        a.upAll();
+        b.upAll();
+        Resource ra = a.resource("r0");
+        Resource rb = b.resource("r0");
+        PeerLink ab = ra.links.get(0);
+        await("connected", () -> ab.repl == ReplState.ESTABLISHED && rb.links.get(0).repl == ReplState.ESTABLISHED);
+        assertEquals(DiskState.INCONSISTENT, ra.disk());
+        // a Secondary refuses I/O
+        assertThrows(io.replstor.common.io.StorageException.class,
+                () -> ra.volume().write(0, Unpooled.wrappedBuffer(new byte[4096]), false));
+        ra.newCurrentUuid(true);
+        await("both UpToDate", () -> ra.disk() == DiskState.UP_TO_DATE && rb.disk() == DiskState.UP_TO_DATE);
+        ra.primary(false);
+        assertEquals(Role.PRIMARY, ra.role());
+        await("beta sees alpha Primary", () -> rb.links.get(0).peerRole == Role.PRIMARY);
+
+        Random rnd = new Random(7);
+        byte[] blk = new byte[65536];
+        for (int i = 0; i < 50; i++) {
+            rnd.nextBytes(blk);
+            ByteBuf buf = Unpooled.wrappedBuffer(blk.clone());
+            ra.volume().write((long) i * 65536, buf, false);
+            buf.release();
+        }
+        ra.volume().flush();
+        assertArrayEquals(readFile(dir.resolve("alpha.img"), 0, 50 * 65536),
+                readFile(dir.resolve("beta.img"), 0, 50 * 65536), "protocol C: beta has every acknowledged write");
+        assertEquals(0L, ab.status().get("out_of_sync_bytes"));
+
+        // disconnect beta; write on alpha; reconnect: bitmap resync of exactly what changed
+        rb.disconnect(null);
+        await("alpha lost beta", () -> ab.repl == ReplState.OFF);
+        for (int i = 0; i < 10; i++) {
+            rnd.nextBytes(blk);
+            ByteBuf buf = Unpooled.wrappedBuffer(blk.clone());
+            ra.volume().write((long) i * 65536 * 7, buf, false);
+            buf.release();
+        }
+        long dirty = (long) ab.status().get("out_of_sync_bytes");
+        assertEquals(10L * 65536, dirty);
+        long sentBefore = ab.resyncSentBytes.get();
+        rb.connect(null, false);
+        await("resynced", () -> ab.repl == ReplState.ESTABLISHED && rb.disk() == DiskState.UP_TO_DATE
+                && (long) ab.status().get("out_of_sync_bytes") == 0 && rb.links.get(0).repl == ReplState.ESTABLISHED);
+        assertEquals(dirty, ab.resyncSentBytes.get() - sentBefore, "only the dirty blocks moved");
+        ra.volume().flush();
+        assertArrayEquals(readFile(dir.resolve("alpha.img"), 0, (int) SIZE),
+                readFile(dir.resolve("beta.img"), 0, (int) SIZE));
+        assertTrue(events.stream().anyMatch(e -> e.object().equals("peer-device")
+                && "SyncSource".equals(e.fields().get("replication"))), "a SyncSource event: " + events);
+    }
+}
