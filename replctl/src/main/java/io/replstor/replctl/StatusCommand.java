@@ -2,75 +2,99 @@ package io.replstor.replctl;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 
-/** {@code replctl status}: what a node serves, with its counters. */
-@Command(name = "status", mixinStandardHelpOptions = true, description = "Show a node's exports and counters.",
-        exitCodeListHeading = "%nExit codes:%n",
-        exitCodeList = {"0:the node answered", "1:the node could not be reached or answered with an error"})
+/**
+ * {@code replctl status [RES]}: a node's resources like {@code drbdadm status}, or for a plain
+ * {@code repld serve} node its exports and counters. {@code --json} prints the node's JSON (see
+ * cluster/README.md), with {@code resources} narrowed to RES if given.
+ */
+@Command(name = "status", mixinStandardHelpOptions = true,
+        description = "Show a node's resources (role, disk, peers, resync) or, for repld serve, its exports.")
 final class StatusCommand implements Callable<Integer> {
-    static final String DEFAULT_ADMIN = "/run/replstor/admin.sock";
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--admin", paramLabel = "SOCKET", description = "the node's admin socket (default "
-            + DEFAULT_ADMIN + ")", defaultValue = DEFAULT_ADMIN)
-    Path admin;
+    @Mixin
+    NodeOptions nodeOptions;
 
-    @Option(names = "--json", description = "print the node's JSON status as is")
+    @Parameters(index = "0", arity = "0..1", paramLabel = "RES", description = "only this resource")
+    String resource;
+
+    @Option(names = "--json", description = "print the node's JSON status (narrowed to RES if given)")
     boolean json;
 
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
+        Path socket = nodeOptions.socket();
         AdminClient.Response r;
         try {
-            r = AdminClient.get(admin, "/status", 10_000);
+            r = AdminClient.get(socket, "/status", AdminClient.STATUS_TIMEOUT_MILLIS);
         } catch (AdminClient.AdminException e) {
-            err.println("replctl: " + e.getMessage());
-            return 1;
+            throw ReplctlException.unreachable(e.getMessage());
         }
-        if (r.status() != 200) {
-            err.println("replctl: " + admin + " answered " + r.status() + ": " + r.body().strip());
-            return 1;
+        if (!r.ok()) {
+            throw ReplctlException.failed(r.errorMessage(socket));
+        }
+        JsonNode s = r.json();
+        if (s == null || !s.isObject()) {
+            throw ReplctlException.failed(socket + " answered /status with something that is not JSON: "
+                    + abbreviate(r.body()));
+        }
+        if (resource != null) {
+            s = only((ObjectNode) s, resource, socket);
         }
         if (json) {
-            out.print(r.body());
-            out.flush();
-            return 0;
-        }
-        JsonNode s = new ObjectMapper().readTree(r.body());
-        out.printf("replstor %s  pid %d  up %ds  nbd %s (tls %s)  %d connection(s)%n", s.path("version").asText(),
-                s.path("pid").asLong(), s.path("uptime_seconds").asLong(), s.path("nbd").path("listen").asText(),
-                s.path("nbd").path("tls").asText(), s.path("nbd").path("connections").asInt());
-        out.printf("%-16s %10s %-4s %5s %10s %10s %10s %6s  %s%n", "EXPORT", "SIZE", "MODE", "CONNS", "REQUESTS",
-                "READ", "WRITTEN", "ERRORS", "PATH");
-        for (JsonNode e : s.path("exports")) {
-            out.printf("%-16s %10s %-4s %5d %10d %10s %10s %6d  %s%n", e.path("name").asText(),
-                    human(e.path("size_bytes").asLong()), e.path("readonly").asBoolean() ? "ro" : "rw",
-                    e.path("connections").asInt(), e.path("requests").asLong(), human(e.path("bytes_read").asLong()),
-                    human(e.path("bytes_written").asLong()), e.path("errors").asLong(), e.path("path").asText());
+            out.print(resource == null ? (r.body().endsWith("\n") ? r.body() : r.body() + "\n")
+                    : JSON.writeValueAsString(s) + "\n");
+        } else {
+            out.print(StatusFormat.format(s));
         }
         out.flush();
-        return 0;
+        return ExitCodes.OK;
     }
 
-    static String human(long bytes) {
-        String[] units = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-        double v = bytes;
-        int i = 0;
-        while (v >= 1024 && i < units.length - 1) {
-            v /= 1024;
-            i++;
+    /** The status with {@code resources} narrowed to {@code name}; refused (1) if the node has no such resource. */
+    private ObjectNode only(ObjectNode s, String name, Path socket) throws ReplctlException {
+        JsonNode resources = s.get("resources");
+        List<String> names = new ArrayList<>();
+        ArrayNode kept = JSON.createArrayNode();
+        if (resources != null && resources.isArray()) {
+            for (JsonNode res : resources) {
+                names.add(res.path("name").asText());
+                if (name.equals(res.path("name").asText())) {
+                    kept.add(res);
+                }
+            }
         }
-        return i == 0 ? bytes + "B" : String.format("%.1f%s", v, units[i]);
+        if (kept.isEmpty()) {
+            String node = s.hasNonNull("node") ? "node " + s.get("node").asText() : socket.toString();
+            throw ReplctlException.failed(node + " has no resource '" + name + "'"
+                    + (resources == null ? " (it serves plain exports, no replicated resources)"
+                    : " (resources: " + (names.isEmpty() ? "none" : String.join(", ", names)) + ")"));
+        }
+        ObjectNode copy = s.deepCopy();
+        copy.set("resources", kept);
+        return copy;
+    }
+
+    static String abbreviate(String s) {
+        String t = s.strip();
+        return t.length() > 200 ? t.substring(0, 200) + "..." : t;
     }
 }

@@ -265,6 +265,7 @@ final class PeerLink {
             return;
         }
         res.sessionLost(this, s);
+        s.awaitApplier();
         synchronized (this) {
             if (session == s) {
                 session = null;

@@ -86,7 +86,7 @@ public final class ReplicationNode implements AutoCloseable {
         } catch (Exception e) {
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
             throw new IOException("node " + self.name() + ": cannot listen for peers on " + self.address() + ": "
-                    + e.getMessage(), e);
+                    + (e.getMessage() == null ? e.toString() : e.getMessage()), e);
         }
         LOG.info("node {} (id {}): replication listener on {}{}", self.name(), self.id(), self.address(),
                 faults.active() ? " (fault injection: " + faults + ")" : "");

@@ -716,9 +716,15 @@ public final class Resource {
         }
         try {
             md.bitmap().clearAll(s.slot);
+            boolean proven = disk == DiskState.CONSISTENT; // a restarted source is current: the peer took its data
             md.commit(st -> st.withUuids(st.uuids().withBitmapUuidCleared(s.slot)).with(VolumeFlag.CRASHED_PRIMARY,
-                    false));
+                    false).withDiskState(proven ? DiskState.UP_TO_DATE : st.diskState()));
             md.flush();
+            if (proven) {
+                disk = DiskState.UP_TO_DATE;
+                broadcastState();
+                emitResource("change");
+            }
             LOG.info("resource {} on {}: resync to {} finished ({} bytes sent)", name(), self.name(), l.peer.name(),
                     l.resyncSentBytes.get() - l.syncStartDoneBytes);
             l.setRepl(ReplState.ESTABLISHED);

@@ -351,7 +351,11 @@ final class Session {
                     long off = f.offset();
                     ByteBuf payload = buf.retainedSlice(f.payloadIndex(), f.payloadLength());
                     buf.release();
-                    applier.execute(() -> applyResync(off, payload));
+                    try {
+                        applier.execute(() -> applyResync(off, payload));
+                    } catch (java.util.concurrent.RejectedExecutionException e) {
+                        payload.release();
+                    }
                 }
                 case RECV_ACK -> {
                     if (link.protocol() == ReplicationProtocol.B) {
@@ -496,7 +500,11 @@ final class Session {
         if (link.protocol() == ReplicationProtocol.B) {
             sendMeta(PeerLink.ENCODER.get().recvAck(meta.alloc(), epoch, seq));
         }
-        applier.execute(() -> applyWrite(epoch, seq, off, payload, fua));
+        try {
+            applier.execute(() -> applyWrite(epoch, seq, off, payload, fua));
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            payload.release(); // the session is closing; the primary marks the write out of sync
+        }
     }
 
     // ---- applying (applier thread)
@@ -550,9 +558,9 @@ final class Session {
             res.data.read(off, (int) len, buf);
             res.md.bitmap().clear(slot, off, len);
             ByteBuf head = PeerLink.ENCODER.get().rsDataHead(data.alloc(), off, buf);
-            data.write(head, data.voidPromise());
-            data.writeAndFlush(buf, data.voidPromise());
+            ByteBuf frame = io.netty.buffer.Unpooled.wrappedBuffer(head, buf);
             buf = null;
+            data.writeAndFlush(frame, data.voidPromise());
             link.resyncSentBytes.addAndGet(len);
         } catch (Exception e) {
             fail(ConnState.NETWORK_FAILURE, "cannot read resync data at offset " + off + ": " + e.getMessage());
@@ -709,7 +717,22 @@ final class Session {
         data.close();
         meta.close();
         link.setConn(state);
-        res.worker().execute(() -> link.lost(this));
+        try {
+            res.worker().execute(() -> link.lost(this));
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            releaseWaiters(); // the resource is shutting down
+        }
+    }
+
+    /** Waits (bounded) for writes already handed to the applier, so a detach does not race them. */
+    void awaitApplier() {
+        try {
+            if (!applier.awaitTermination(10, TimeUnit.SECONDS)) {
+                LOG.warn("resource {}: writes from {} still being applied after 10 s", res.name(), link.name());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     boolean failed() {

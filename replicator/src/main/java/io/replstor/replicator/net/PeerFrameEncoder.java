@@ -2,6 +2,7 @@ package io.replstor.replicator.net;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelOutboundInvoker;
 import io.replstor.replicator.DiskState;
@@ -137,9 +138,10 @@ public final class PeerFrameEncoder {
     }
 
     /**
-     * Writes a DATA frame: its head, then {@code payload}, whose ownership passes to the channel.
+     * Writes a DATA frame, head and {@code payload} as one message (safe from any thread), whose
+     * ownership passes to the channel.
      *
-     * @return the future of the payload's write, which completes after the head's
+     * @return the future of the frame's write
      */
     public ChannelFuture writeData(ChannelOutboundInvoker out, ByteBufAllocator alloc, long epoch, long sequence,
                                    long offset, boolean fua, ByteBuf payload) {
@@ -150,8 +152,8 @@ public final class PeerFrameEncoder {
             payload.release();
             throw e;
         }
-        out.write(head, out.voidPromise());
-        return out.write(payload);
+        // one message: head and payload written from different threads must not interleave with other frames
+        return out.write(Unpooled.wrappedBuffer(head, payload));
     }
 
     public ByteBuf recvAck(ByteBufAllocator alloc, long epoch, long sequence) {
