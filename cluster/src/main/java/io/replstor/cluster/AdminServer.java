@@ -160,7 +160,60 @@ final class AdminServer implements AutoCloseable {
         b.append("# HELP replstor_nbd_handshake_violations_total Handshakes closed for protocol violations.\n")
                 .append("# TYPE replstor_nbd_handshake_violations_total counter\n")
                 .append("replstor_nbd_handshake_violations_total ").append(nbd.handshakeViolations()).append('\n');
+        if (node != null) {
+            replicationMetrics(b);
+        }
         return b.toString();
+    }
+
+    private static final String[][] PEER_METRICS = {
+            {"replstor_repl_out_of_sync_bytes", "gauge", "Bytes this node has marked out of sync for the peer.",
+                    "out_of_sync_bytes"},
+            {"replstor_repl_sent_bytes_total", "counter", "Replicated write payload sent to the peer.", "sent_bytes"},
+            {"replstor_repl_received_bytes_total", "counter", "Replicated write payload received from the peer.",
+                    "received_bytes"},
+            {"replstor_repl_resync_sent_bytes_total", "counter", "Resync payload sent to the peer.", "resync_sent_bytes"},
+            {"replstor_repl_resync_received_bytes_total", "counter", "Resync payload received from the peer.",
+                    "resync_received_bytes"}};
+
+    private void replicationMetrics(StringBuilder b) {
+        List<Map<String, Object>> resources = new ArrayList<>();
+        for (Resource r : node.resources()) {
+            resources.add(r.status());
+        }
+        b.append("# HELP replstor_repl_primary Whether this node is Primary for the resource.\n")
+                .append("# TYPE replstor_repl_primary gauge\n");
+        for (Map<String, Object> r : resources) {
+            b.append("replstor_repl_primary{resource=\"").append(r.get("name")).append("\"} ")
+                    .append("Primary".equals(r.get("role")) ? 1 : 0).append('\n');
+        }
+        b.append("# HELP replstor_repl_up_to_date Whether the local disk is UpToDate.\n")
+                .append("# TYPE replstor_repl_up_to_date gauge\n");
+        for (Map<String, Object> r : resources) {
+            b.append("replstor_repl_up_to_date{resource=\"").append(r.get("name")).append("\"} ")
+                    .append("UpToDate".equals(r.get("disk")) ? 1 : 0).append('\n');
+        }
+        b.append("# HELP replstor_repl_connected Whether the peer is Connected.\n")
+                .append("# TYPE replstor_repl_connected gauge\n");
+        for (Map<String, Object> r : resources) {
+            for (Object o : (List<?>) r.get("peers")) {
+                Map<?, ?> p = (Map<?, ?>) o;
+                b.append("replstor_repl_connected{resource=\"").append(r.get("name")).append("\",peer=\"")
+                        .append(p.get("peer")).append("\"} ").append("Connected".equals(p.get("connection")) ? 1 : 0)
+                        .append('\n');
+            }
+        }
+        for (String[] m : PEER_METRICS) {
+            b.append("# HELP ").append(m[0]).append(' ').append(m[2]).append('\n');
+            b.append("# TYPE ").append(m[0]).append(' ').append(m[1]).append('\n');
+            for (Map<String, Object> r : resources) {
+                for (Object o : (List<?>) r.get("peers")) {
+                    Map<?, ?> p = (Map<?, ?>) o;
+                    b.append(m[0]).append("{resource=\"").append(r.get("name")).append("\",peer=\"")
+                            .append(p.get("peer")).append("\"} ").append(p.get(m[3])).append('\n');
+                }
+            }
+        }
     }
 
     private void metric(StringBuilder b, String name, String type, String help,

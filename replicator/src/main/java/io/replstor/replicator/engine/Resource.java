@@ -64,6 +64,8 @@ public final class Resource {
 
     volatile boolean up;
     volatile String error;
+    /** The kernel NBD device this resource is attached to on this node (replctl attach), or null. */
+    private volatile String device;
     volatile Role role = Role.SECONDARY;
     volatile DiskState disk = DiskState.DISKLESS;
     volatile Metadata md;
@@ -102,6 +104,15 @@ public final class Resource {
     /** The block device to export: I/O is allowed only while this node is an UpToDate Primary. */
     public BlockDevice volume() {
         return volume;
+    }
+
+    /** Records the kernel NBD device serving this resource locally (null: none). */
+    public void setDevice(String dev) {
+        this.device = dev;
+    }
+
+    public String device() {
+        return device;
     }
 
     public Role role() {
@@ -944,7 +955,7 @@ public final class Resource {
         r.put("role", role.drbdName());
         r.put("disk", disk.drbdName());
         r.put("size_bytes", cfg.sizeBytes());
-        r.put("device", null);
+        r.put("device", device);
         Map<String, Object> nbd = new LinkedHashMap<>();
         nbd.put("uri", "nbd://" + self.nbd() + "/" + name());
         nbd.put("clients", clients());
