@@ -233,8 +233,18 @@ final class PeerLink {
         }
         if (ready != null) {
             Session s = ready;
+            bind(s.data, s);
+            bind(s.meta, s);
             ready.startHeartbeat();
             res.worker().execute(() -> s.establish());
+        }
+    }
+
+    /** Hands the channel's frames to the session, first those that arrived before it existed (in order). */
+    private static void bind(Channel ch, Session s) {
+        LinkHandler h = ch.pipeline().get(LinkHandler.class);
+        if (h != null) {
+            ch.eventLoop().execute(() -> h.bind(s));
         }
     }
 
@@ -347,10 +357,39 @@ final class PeerLink {
 
     /** Frames in and out of the pipeline of one channel of this link. */
     private final class LinkHandler extends ChannelInboundHandlerAdapter {
+        /** Frames the peer may send between its handshake completing and ours: its UUIDS and STATE. */
+        private static final int EARLY_FRAMES_MAX = 64;
         private final int kind;
+        private final java.util.ArrayDeque<ByteBuf> early = new java.util.ArrayDeque<>();
+        private Session bound;
+        private ChannelHandlerContext ctx;
 
         LinkHandler(int kind) {
             this.kind = kind;
+        }
+
+        @Override
+        public void handlerAdded(ChannelHandlerContext ctx) {
+            this.ctx = ctx;
+        }
+
+        /** On the channel's event loop. */
+        void bind(Session s) {
+            bound = s;
+            while (!early.isEmpty()) {
+                s.onFrame(ctx.channel() == s.data, early.poll());
+            }
+        }
+
+        @Override
+        public void handlerRemoved(ChannelHandlerContext ctx) {
+            releaseEarly();
+        }
+
+        private void releaseEarly() {
+            while (!early.isEmpty()) {
+                early.poll().release();
+            }
         }
 
         @Override
@@ -373,12 +412,23 @@ final class PeerLink {
 
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            Session s = session;
-            if (s == null || !(msg instanceof ByteBuf buf) || (s.data != ctx.channel() && s.meta != ctx.channel())) {
+            if (!(msg instanceof ByteBuf buf)) {
                 ReferenceCountUtil.release(msg);
                 return;
             }
-            s.onFrame(ctx.channel() == s.data, buf);
+            Session s = bound;
+            if (s != null) {
+                s.onFrame(ctx.channel() == s.data, buf);
+                return;
+            }
+            if (early.size() >= EARLY_FRAMES_MAX) {
+                buf.release();
+                LOG.warn("resource {}: {} sent {} frames before the session was ready; closing", res.name(),
+                        peer.name(), EARLY_FRAMES_MAX);
+                ctx.close();
+                return;
+            }
+            early.add(buf);
         }
 
         @Override
@@ -388,6 +438,7 @@ final class PeerLink {
 
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
+            releaseEarly();
             channelGone(ctx.channel());
             ctx.fireChannelInactive();
         }
