@@ -365,7 +365,19 @@ public final class Resource {
         }
         Set<Integer> connected = connectedPeerIds();
         boolean allPeers = connected.size() == links.size();
-        if (forced || !allPeers) {
+        List<Session> resync = new ArrayList<>();
+        if (forced) {
+            // this node's data becomes the newest generation: every peer, connected or not, must take it
+            md.newCurrentUuid(Set.of(), true);
+            for (PeerLink l : links) {
+                Session s = l.replicating();
+                if (s != null && (d == DiskState.INCONSISTENT || l.peerDisk != DiskState.UP_TO_DATE)) {
+                    setAllBits(s.slot);
+                    resync.add(s);
+                }
+            }
+            md.flush();
+        } else if (!allPeers) {
             md.newCurrentUuid(connected, true);
         }
         md.commit(s -> s.with(VolumeFlag.PRIMARY, true).withUuids(s.uuids().withPrimaryFlag(true))
@@ -375,6 +387,11 @@ public final class Resource {
         LOG.info("resource {} on {}: Primary{}", name(), self.name(), forced ? " (forced)" : "");
         broadcastState();
         emitResource("change");
+        for (Session s : resync) {
+            // reconnect: the handshake makes this node the sync source of a full resync
+            s.fail(ConnState.UNCONNECTED, "primary --force on " + self.name() + ": reconnecting to resync "
+                    + s.link.peer.name() + " from it");
+        }
         return name() + " on " + self.name() + " is Primary" + (forced ? " (forced)" : "");
     }
 

@@ -37,6 +37,7 @@ class TwoNodeEngineTest {
     @TempDir
     Path dir;
     private final List<ReplicationNode> nodes = new ArrayList<>();
+    private String lastToml;
 
     @AfterEach
     void stop() {
@@ -61,6 +62,7 @@ class TwoNodeEngineTest {
                 + "connect-int = 1\nping-int = 1\ntimeout = 5\nshared-secret = \"s3cret\"\n"
                 + "[resource.on.alpha]\ndisk = \"" + dir.resolve("alpha.img") + "\"\n"
                 + "[resource.on.beta]\ndisk = \"" + dir.resolve("beta.img") + "\"\n";
+        lastToml = toml;
         return ClusterConfig.parse(toml, "test.toml");
     }
 
@@ -156,5 +158,80 @@ class TwoNodeEngineTest {
                 readFile(dir.resolve("beta.img"), 0, (int) SIZE));
         assertTrue(events.stream().anyMatch(e -> e.object().equals("peer-device")
                 && "SyncSource".equals(e.fields().get("replication"))), "a SyncSource event: " + events);
+    }
+
+    private static void write(Resource r, long off, int len, byte fill) throws Exception {
+        byte[] b = new byte[len];
+        java.util.Arrays.fill(b, fill);
+        ByteBuf buf = Unpooled.wrappedBuffer(b);
+        r.volume().write(off, buf, false);
+        buf.release();
+    }
+
+    @Test
+    void splitBrainIsDetectedAndDiscardMyDataResolvesIt() throws Exception {
+        ClusterConfig cfg = config("C");
+        createMd("alpha", 0, 1);
+        createMd("beta", 1, 0);
+        ReplicationNode a = ReplicationNode.start(cfg, "alpha", FaultInjection.NONE, 1 << 20);
+        nodes.add(a);
+        ReplicationNode b = ReplicationNode.start(cfg, "beta", FaultInjection.NONE, 1 << 20);
+        nodes.add(b);
+        a.upAll();
+        b.upAll();
+        Resource ra = a.resource("r0");
+        Resource rb = b.resource("r0");
+        PeerLink ab = ra.links.get(0);
+        PeerLink ba = rb.links.get(0);
+        await("connected", () -> ab.repl == ReplState.ESTABLISHED && ba.repl == ReplState.ESTABLISHED);
+        ra.newCurrentUuid(true);
+        await("both UpToDate", () -> ra.disk() == DiskState.UP_TO_DATE && rb.disk() == DiskState.UP_TO_DATE);
+        ra.primary(false);
+        write(ra, 0, 65536, (byte) 1);
+
+        rb.disconnect(null);
+        await("alpha lost beta", () -> ab.repl == ReplState.OFF);
+        rb.primary(true);
+        write(ra, 1 << 20, 65536, (byte) 2);
+        write(rb, 2 << 20, 65536, (byte) 3);
+        rb.connect(null, false);
+        await("both StandAlone", () -> ab.conn == ConnState.STANDALONE && ba.conn == ConnState.STANDALONE
+                && ba.lastError != null && ab.lastError != null);
+        assertTrue(ab.lastError.contains("split brain"), ab.lastError);
+        assertTrue(ba.lastError.contains("split brain"), ba.lastError);
+        assertEquals(Role.PRIMARY, ra.role());
+        assertEquals(Role.PRIMARY, rb.role());
+
+        EngineException refused = assertThrows(EngineException.class, () -> rb.connect(null, true));
+        assertTrue(refused.getMessage().contains("Primary"), refused.getMessage());
+        rb.secondary();
+        rb.connect(null, true);
+        ra.connect(null, false);
+        await("resolved", () -> ab.repl == ReplState.ESTABLISHED && ba.repl == ReplState.ESTABLISHED
+                && rb.disk() == DiskState.UP_TO_DATE && (long) ab.status().get("out_of_sync_bytes") == 0);
+        ra.volume().flush();
+        assertArrayEquals(readFile(dir.resolve("alpha.img"), 0, 4 << 20), readFile(dir.resolve("beta.img"), 0, 4 << 20),
+                "beta's own writes were discarded and alpha's copied");
+        assertEquals(0, readFile(dir.resolve("beta.img"), 2 << 20, 1)[0], "beta's split-brain write is gone");
+    }
+
+    @Test
+    void wrongSecretIsRefusedWithAClearReason() throws Exception {
+        ClusterConfig good = config("C");
+        createMd("alpha", 0, 1);
+        createMd("beta", 1, 0);
+        ClusterConfig bad = ClusterConfig.parse(lastToml.replace("s3cret", "other"), "bad.toml");
+        ReplicationNode a = ReplicationNode.start(good, "alpha", FaultInjection.NONE, 1 << 20);
+        nodes.add(a);
+        ReplicationNode b = ReplicationNode.start(bad, "beta", FaultInjection.NONE, 1 << 20);
+        nodes.add(b);
+        a.upAll();
+        b.upAll();
+        PeerLink ab = a.resource("r0").links.get(0);
+        PeerLink ba = b.resource("r0").links.get(0);
+        await("refusal recorded", () -> ab.lastError != null && ba.lastError != null);
+        assertTrue(ab.lastError.contains("shared secrets differ"), ab.lastError);
+        assertTrue(ba.lastError.contains("shared secrets differ"), ba.lastError);
+        assertEquals(ReplState.OFF, ab.repl);
     }
 }
