@@ -56,9 +56,17 @@ final class NodeVerbs {
                 only(verb, opts, "clear_bitmap");
                 yield r.newCurrentUuid(flag(opts, "clear_bitmap"));
             }
+            case "attach" -> {
+                only(verb, opts, "device");
+                yield NbdAttach.system().attach(node, r, device(opts));
+            }
+            case "detach" -> {
+                only(verb, opts);
+                yield NbdAttach.system().detach(node, r);
+            }
             default -> throw new EngineException(EngineException.Code.NOT_FOUND, "unknown verb '" + verb
                     + "' (up, down, primary, secondary, connect, disconnect, invalidate, invalidate-remote, pause-sync, "
-                    + "resume-sync, new-current-uuid)");
+                    + "resume-sync, new-current-uuid, attach, detach)");
         };
     }
 
@@ -81,6 +89,17 @@ final class NodeVerbs {
             return b;
         }
         throw new EngineException(EngineException.Code.BAD_REQUEST, "option '" + key + "' must be true or false, not " + v);
+    }
+
+    private static String device(Map<String, Object> opts) throws EngineException {
+        Object v = opts.get("device");
+        if (v == null) {
+            return null;
+        }
+        if (v instanceof String s && NbdAttach.DEVICE.matcher(s).matches()) {
+            return s;
+        }
+        throw new EngineException(EngineException.Code.BAD_REQUEST, "option 'device' must be /dev/nbdN, not " + v);
     }
 
     private static String peer(Map<String, Object> opts) throws EngineException {

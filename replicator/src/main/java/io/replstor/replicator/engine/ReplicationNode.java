@@ -88,6 +88,11 @@ public final class ReplicationNode implements AutoCloseable {
             throw new IOException("node " + self.name() + ": cannot listen for peers on " + self.address() + ": "
                     + (e.getMessage() == null ? e.toString() : e.getMessage()), e);
         }
+        group.next().scheduleAtFixedRate(() -> {
+            for (Resource r : resources.values()) {
+                r.progressTick();
+            }
+        }, 1, 1, TimeUnit.SECONDS);
         LOG.info("node {} (id {}): replication listener on {}{}", self.name(), self.id(), self.address(),
                 faults.active() ? " (fault injection: " + faults + ")" : "");
     }

@@ -1015,7 +1015,20 @@ public final class Resource {
         f.put("peer_disk", st.get("peer_disk"));
         f.put("out_of_sync_bytes", st.get("out_of_sync_bytes"));
         f.put("sync_percent", st.get("sync_percent"));
+        if (l.repl.syncing()) {
+            f.put("sync_rate_bytes_per_second", st.get("sync_rate_bytes_per_second"));
+            f.put("sync_eta_seconds", st.get("sync_eta_seconds"));
+        }
         node.emit(new EngineEvent(Instant.now(), type, "peer-device", name(), l.peer.name(), f));
+    }
+
+    /** Once a second while a resync runs: a progress event per syncing peer (percent, rate, time left). */
+    void progressTick() {
+        for (PeerLink l : links) {
+            if (l.repl.syncing()) {
+                emitPeer(l, "change");
+            }
+        }
     }
 
     void snapshot(List<EngineEvent> out) {
