@@ -463,7 +463,9 @@ public final class Resource {
             });
             return result;
         } catch (EngineException e) {
-            return whyNot(e.getMessage());
+            String m = e.getMessage();
+            String prefix = name() + " on " + self.name() + ": ";
+            return whyNot(m.startsWith(prefix) ? m.substring(prefix.length()) : m);
         }
     }
 
