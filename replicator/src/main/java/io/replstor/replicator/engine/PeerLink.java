@@ -399,6 +399,10 @@ final class PeerLink {
                         kind == PeerFrame.CHANNEL_DATA ? "data" : "meta", peer.name(), c.protocolVersion());
                 channelReady(ctx.channel(), kind);
             } else if (evt instanceof PeerHandshake.Refused r) {
+                if (r.reason() == io.replstor.replicator.net.RefuseReason.CONNECTION_CLOSED && lastError != null
+                        && !lastError.contains("during the handshake")) {
+                    return; // keep the specific reason of the refusal that made the peer close
+                }
                 String msg = r.message() + (r.byPeer() ? " (refused by " + peer.name() + ")" : "");
                 if (!msg.equals(lastError)) {
                     LOG.warn("resource {}: connection with {} refused: {}", res.name(), peer.name(), msg);

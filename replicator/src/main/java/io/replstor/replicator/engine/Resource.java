@@ -58,7 +58,7 @@ public final class Resource {
     final ReentrantReadWriteLock joinLock = new ReentrantReadWriteLock();
     final RangeLocks ranges = new RangeLocks();
     private final AtomicLong sequence = new AtomicLong();
-    private final AtomicLong epoch = new AtomicLong(1);
+    final AtomicLong epoch = new AtomicLong(1);
     private final AtomicInteger inFlight = new AtomicInteger();
     private final ReplicatedVolume volume;
 
@@ -668,6 +668,8 @@ public final class Resource {
                     m.bitmap().set(s.slot, p.offset, p.length);
                     marked++;
                 }
+                // written on the peer but not yet flushed there: lost if the peer lost power
+                marked += s.markUnflushed(m.bitmap());
                 if (s.establishedAtNanos > 0 && role == Role.PRIMARY) {
                     // DRBD: a new current UUID once a Primary lost a peer, so that peer is bitmap target later
                     m.newCurrentUuid(connectedPeerIds(), true);

@@ -70,6 +70,12 @@ final class Session {
     final Map<Long, Pending> transferLog = new ConcurrentHashMap<>();
     private final Map<Long, WriteOp> barriers = new ConcurrentHashMap<>();
 
+    // written on the peer, not yet covered by an acked barrier
+    private static final int UNFLUSHED_MAX = 4096;
+    private final Object unflushedLock = new Object();
+    private List<long[]> unflushed = new ArrayList<>();
+    private final java.util.NavigableMap<Long, List<long[]>> unflushedByEpoch = new java.util.TreeMap<>();
+
     // liveness
     private volatile long lastMetaNanos = System.nanoTime();
     private volatile long pingSentNanos;
@@ -282,10 +288,52 @@ final class Session {
     /** Queues a barrier for epoch; {@code op} completes when the peer has flushed everything before it. */
     void sendBarrier(WriteOp op, long epoch) {
         barriers.put(epoch, op);
+        synchronized (unflushedLock) {
+            if (!unflushed.isEmpty()) {
+                unflushedByEpoch.put(epoch, unflushed);
+                unflushed = new ArrayList<>();
+            }
+        }
         if (failed.get()) {
             return;
         }
         data.writeAndFlush(PeerLink.ENCODER.get().barrier(data.alloc(), epoch));
+    }
+
+    /**
+     * A write the peer has written but not yet flushed: kept until a barrier after it is acked, so a
+     * peer that loses power (page cache gone) gets it marked out of sync. A barrier is sent on our own
+     * once {@link #UNFLUSHED_MAX} such writes pile up without an application FLUSH.
+     */
+    private void writtenNotFlushed(long offset, int length) {
+        boolean barrier;
+        synchronized (unflushedLock) {
+            unflushed.add(new long[]{offset, length});
+            barrier = unflushed.size() >= UNFLUSHED_MAX;
+        }
+        if (barrier) {
+            sendBarrier(new WriteOp(1), res.epoch.getAndIncrement());
+        }
+    }
+
+    /** Marks every written-but-unflushed range in the bitmap (on loss). @return ranges marked */
+    int markUnflushed(io.replstor.replicator.meta.DirtyBitmap bm) {
+        int n = 0;
+        synchronized (unflushedLock) {
+            for (long[] r : unflushed) {
+                bm.set(slot, r[0], r[1]);
+                n++;
+            }
+            for (List<long[]> l : unflushedByEpoch.values()) {
+                for (long[] r : l) {
+                    bm.set(slot, r[0], r[1]);
+                    n++;
+                }
+            }
+            unflushed.clear();
+            unflushedByEpoch.clear();
+        }
+        return n;
     }
 
     private void sendBitmap() {
@@ -369,6 +417,7 @@ final class Session {
                     Pending p = transferLog.remove(f.sequence());
                     if (p != null) {
                         p.confirm();
+                        writtenNotFlushed(p.offset, p.length);
                     }
                 }
                 case NEG_ACK -> {
@@ -381,9 +430,13 @@ final class Session {
                     }
                 }
                 case BARRIER_ACK -> {
-                    WriteOp op = barriers.remove(f.epoch());
+                    long e = f.epoch();
+                    WriteOp op = barriers.remove(e);
                     if (op != null) {
                         op.peerDone();
+                    }
+                    synchronized (unflushedLock) {
+                        unflushedByEpoch.headMap(e, true).clear();
                     }
                 }
                 case PING -> sendMeta(PeerLink.ENCODER.get().pingAck(meta.alloc()));

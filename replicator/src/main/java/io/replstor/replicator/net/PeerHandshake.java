@@ -321,7 +321,16 @@ public final class PeerHandshake extends ChannelInboundHandlerAdapter {
         LOG.warn("resource {}: refusing {}: {} [{}]", settings.resourceName(), settings.peerLabel(), message, reason);
         ctx.fireUserEventTriggered(new Refused(reason, message, false));
         if (ctx.channel().isActive()) {
-            ctx.writeAndFlush(encoder.refuse(ctx.alloc(), reason, message)).addListener(ChannelFutureListener.CLOSE);
+            // half-close and let the peer read REFUSE: closing outright while its frames are still
+            // arriving makes the kernel answer with RST, which can discard REFUSE before the peer reads it
+            ctx.writeAndFlush(encoder.refuse(ctx.alloc(), reason, message)).addListener(f -> {
+                if (ctx.channel() instanceof io.netty.channel.socket.DuplexChannel d && f.isSuccess()) {
+                    d.shutdownOutput();
+                    ctx.executor().schedule(() -> ctx.close(), 2, TimeUnit.SECONDS);
+                } else {
+                    ctx.close();
+                }
+            });
         } else {
             ctx.close();
         }
