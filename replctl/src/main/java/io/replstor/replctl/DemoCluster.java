@@ -115,6 +115,7 @@ final class DemoCluster {
         b.append("connect-int = 1\n");
         b.append("ping-int = 1\n");
         b.append("timeout = 9             # 0.9 s: must be shorter than connect-int and ping-int\n");
+        b.append("ping-timeout = 10       # 1 s: a loaded laptop can miss DRBD's 0.5 s default\n");
         for (String n : names) {
             b.append("\n  [resource.on.").append(n).append("]\n");
             b.append("  disk = ").append(quote(image(n).toString())).append('\n');

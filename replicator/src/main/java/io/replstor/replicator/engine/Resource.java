@@ -589,6 +589,9 @@ public final class Resource {
 
     /** FLUSH: the local disk and, through a barrier, every connected peer's. */
     void flush() throws StorageException {
+        if (role != Role.PRIMARY && clients() == 0) {
+            return; // nothing was written through this node (the NBD server flushes every export when it stops)
+        }
         beginIo("flush", 0);
         try {
             WriteOp op;

@@ -216,12 +216,15 @@ final class Session {
         if (!source) {
             res.becomeInconsistent();
         }
+        // the baseline before the exchange: the target may start pulling before this side has the peer's bitmap
+        long doneBefore = source ? link.resyncSentBytes.get() : link.resyncReceivedBytes.get();
+        link.syncStartDoneBytes = doneBefore;
+        link.syncStartNanos = System.nanoTime();
         sendBitmap();
         peerBitmap.get(waitMs * 6, TimeUnit.MILLISECONDS);
         res.md.flush();
-        link.syncTotalBits = res.md.bitmap().dirtyBits(slot);
-        link.syncStartNanos = System.nanoTime();
-        link.syncStartDoneBytes = source ? link.resyncSentBytes.get() : link.resyncReceivedBytes.get();
+        long movedMeanwhile = (source ? link.resyncSentBytes.get() : link.resyncReceivedBytes.get()) - doneBefore;
+        link.syncTotalBits = res.md.bitmap().dirtyBits(slot) + movedMeanwhile / res.granularity();
         LOG.info("resource {}: {} resync {} {}: {} bytes out of sync", res.name(), full ? "full" : "bitmap-based",
                 source ? "to" : "from", link.name(), link.syncTotalBits * res.granularity());
         if (source) {

@@ -35,7 +35,8 @@ public final class Tools {
             Map.entry("cmp", "diffutils"),
             Map.entry("sync", "coreutils"),
             Map.entry("sleep", "coreutils"),
-            Map.entry("sh", "dash"));
+            Map.entry("sh", "dash"),
+            Map.entry("/usr/bin/python3", "python3-libnbd"));
 
     /** Searched after PATH: a non-root PATH often lacks the sbin directories where losetup and nbd-client live. */
     private static final List<String> EXTRA_DIRS = List.of("/usr/local/sbin", "/usr/sbin", "/sbin");
@@ -53,6 +54,10 @@ public final class Tools {
 
     /** The absolute path of {@code program}, if it is installed. */
     public static Optional<Path> find(String program) {
+        if (program.startsWith("/")) {
+            Path p = Path.of(program);
+            return Files.isRegularFile(p) && Files.isExecutable(p) ? Optional.of(p) : Optional.empty();
+        }
         for (String dir : searchDirs()) {
             Path candidate = Path.of(dir, program);
             if (Files.isRegularFile(candidate) && Files.isExecutable(candidate)) {
