@@ -157,8 +157,12 @@ final class PeerLink {
                     @Override
                     protected void initChannel(Channel ch) {
                         ch.pipeline().addLast("frames", new PeerFrameDecoder(res.node.maxPayloadBytes()))
-                                .addLast("handshake", new PeerHandshake(settings, kind))
-                                .addLast("link", new LinkHandler(kind));
+                                .addLast("handshake", new PeerHandshake(settings, kind));
+                        var delay = kind == PeerFrame.CHANNEL_DATA ? res.node.faults().receiveDelay() : null;
+                        if (delay != null) {
+                            ch.pipeline().addLast("fault-delay", delay);
+                        }
+                        ch.pipeline().addLast("link", new LinkHandler(kind));
                     }
                 });
         b.connect(res.node.faults().dialAddress(peer)).addListener((ChannelFuture f) -> {

@@ -228,6 +228,10 @@ public final class ReplicationNode implements AutoCloseable {
             }
             PeerHandshake hs = new PeerHandshake(link.settings, kind);
             ctx.pipeline().addAfter(ctx.name(), "link", link.acceptedHandler(kind));
+            var delay = kind == PeerFrame.CHANNEL_DATA ? faults.receiveDelay() : null;
+            if (delay != null) {
+                ctx.pipeline().addAfter(ctx.name(), "fault-delay", delay);
+            }
             ctx.pipeline().addAfter(ctx.name(), "handshake", hs);
             ctx.pipeline().remove(this);
             try {
