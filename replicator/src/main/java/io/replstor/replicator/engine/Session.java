@@ -229,6 +229,10 @@ final class Session {
                 source ? "to" : "from", link.name(), link.syncTotalBits * res.granularity());
         if (source) {
             link.setRepl(link.paused() ? ReplState.PAUSED_SYNC_S : ReplState.SYNC_SOURCE);
+            if (link.peerDisk == DiskState.UP_TO_DATE) {
+                // the target needed nothing and reported UpToDate while this side was still exchanging bitmaps
+                res.syncSourceFinished(link, this);
+            }
         } else {
             link.setRepl(link.paused() ? ReplState.PAUSED_SYNC_T : ReplState.SYNC_TARGET);
             synchronized (rsLock) {
