@@ -101,6 +101,10 @@ RESYNC_BYTES=$(size_bytes "$RESYNC_SIZE") || die "bad --resync-size '$RESYNC_SIZ
 ((RESYNC_BYTES > 0 && RESYNC_BYTES % 4096 == 0)) || die "--resync-size must be a positive multiple of 4 KiB"
 ((RESYNC_BYTES <= SIZE_BYTES)) || RESYNC_BYTES=$SIZE_BYTES
 
+DELAY_MODE=netem
+delay_us() {  # delay_us 0.5ms|500us -> 500
+  python3 -c 'import sys,re; m=re.fullmatch(r"([0-9.]+)(ms|us)", sys.argv[1]); v=float(m.group(1)); print(int(round(v*1000 if m.group(2)=="ms" else v)))' "$1"
+}
 if [[ $NETEM_DELAY =~ ^0*(\.0*)?(ms|us)?$ ]]; then
   NETEM_DELAY=0
 elif [[ ! $NETEM_DELAY =~ ^[0-9]+(\.[0-9]+)?(ms|us)$ ]]; then
@@ -133,10 +137,14 @@ label_of() {
     disconnected) echo "replicated, peer down" ;;
     A|B|C) echo "protocol $1, loopback" ;;
     C-netns) if [[ $NETEM_DELAY == 0 ]]; then echo "protocol C, netns veth (no delay)"
-             else echo "protocol C, netns +$NETEM_DELAY each way"; fi ;;
+             else echo "protocol C, netns +$NETEM_DELAY each way$(delay_note)"; fi ;;
     lo) echo "loopback" ;;
-    netns) if [[ $NETEM_DELAY == 0 ]]; then echo "netns veth (no delay)"; else echo "netns +$NETEM_DELAY each way"; fi ;;
+    netns) if [[ $NETEM_DELAY == 0 ]]; then echo "netns veth (no delay)"; else echo "netns +$NETEM_DELAY each way$(delay_note)"; fi ;;
   esac
+}
+
+delay_note() {  # how the namespace link's delay is made
+  if [[ $DELAY_MODE == repld ]]; then echo " (injected by repld: no netem)"; else echo " (netem)"; fi
 }
 
 # ---------------------------------------------------------------- prerequisites
@@ -459,11 +467,15 @@ setup_netns() {
     if ! out=$(tc qdisc add dev "$VETH_HOST" root netem delay "$NETEM_DELAY" 2>&1) ||
        ! out=$(tc -n "$NETNS" qdisc add dev "$VETH_NS" root netem delay "$NETEM_DELAY" 2>&1); then
       if [[ $out == *"qdisc kind is unknown"* ]]; then
-        die "this kernel ($(uname -r)) has no netem qdisc ('tc qdisc add ... netem': $out). Needs" \
-          "CONFIG_NET_SCH_NETEM (module sch_netem). Without it, leave the delayed peer out" \
-          "(--configs plain,disconnected,A,B,C --resync lo) or run the namespace without delay (--netem-delay 0)."
+        # no netem in this kernel: both repld processes of the namespace configs delay every frame they
+        # receive by the same amount instead (REPLSTOR_FAULTS=recv-delay-us), in order, per direction
+        tc qdisc del dev "$VETH_HOST" root 2>/dev/null || true
+        DELAY_MODE=repld
+        log "this kernel ($(uname -r)) has no netem qdisc; the namespace link's ${NETEM_DELAY} per direction is" \
+          "injected by repld on receipt instead (REPLSTOR_FAULTS=recv-delay-us=$(delay_us "$NETEM_DELAY"))"
+      else
+        die "tc qdisc add ... netem delay $NETEM_DELAY failed: $out"
       fi
-      die "tc qdisc add ... netem delay $NETEM_DELAY failed: $out"
     fi
   fi
   local ping_line=
@@ -472,7 +484,7 @@ setup_netns() {
   fi
   RTT_LINE=${ping_line:-"(ping not installed)"}
   QDISC_LINE="host $(tc qdisc show dev "$VETH_HOST" | head -n1 | tr -s ' '); ns $(tc -n "$NETNS" qdisc show dev "$VETH_NS" | head -n1 | tr -s ' ')"
-  log "netns $NETNS: host $VETH_HOST $HOST_IP <-> $VETH_NS $NS_IP; netem delay ${NETEM_DELAY} per direction; ping: $RTT_LINE"
+  log "netns $NETNS: host $VETH_HOST $HOST_IP <-> $VETH_NS $NS_IP; delay ${NETEM_DELAY} per direction ($DELAY_MODE); ping: $RTT_LINE"
   log "netns qdiscs: $QDISC_LINE"
 }
 
@@ -539,10 +551,14 @@ start_node() {  # start_node KEY NODE INNS: start repld, wait until its resource
   local key=$1 node=$2 inns=$3 pid lf sock t
   if [[ $node == alpha ]]; then lf=${K_ALOG[$key]}; sock=${K_ASOCK[$key]}; else lf=${K_BLOG[$key]}; sock=${K_BSOCK[$key]}; fi
   echo "==== $(date '+%F %T') start $node" >>"$lf"
+  local faults=
+  if [[ $DELAY_MODE == repld && $key == *netns* ]]; then
+    faults="recv-delay-us=$(delay_us "$NETEM_DELAY")"   # both nodes: one delay per direction
+  fi
   if ((inns)); then
-    ip netns exec "$NETNS" "$REPLD" --config "${K_CONF[$key]}" --node "$node" >>"$lf" 2>&1 </dev/null &
+    REPLSTOR_FAULTS=$faults ip netns exec "$NETNS" "$REPLD" --config "${K_CONF[$key]}" --node "$node" >>"$lf" 2>&1 </dev/null &
   else
-    "$REPLD" --config "${K_CONF[$key]}" --node "$node" >>"$lf" 2>&1 </dev/null &
+    REPLSTOR_FAULTS=$faults "$REPLD" --config "${K_CONF[$key]}" --node "$node" >>"$lf" 2>&1 </dev/null &
   fi
   pid=$!
   register_pid "$pid" "$key $node"
@@ -841,6 +857,8 @@ log "output: $DIR"
 log "configs: ${CFG_LIST[*]}; resync: ${RESYNC_LIST[*]:-none}; media: ${MEDIA_LIST[*]}; rounds=$ROUNDS runtime=${RUNTIME}s size=$SIZE warmup=${WARMUP}s"
 if ((NEED_NETNS)); then
   setup_netns
+  # the labels again, now that the way the delay is made is known (later lines win)
+  for c in "${CFG_LIST[@]}" "${RESYNC_LIST[@]}"; do printf 'label_%s\t%s\n' "$c" "$(label_of "$c")"; done >>"$META"
   printf 'netns\t%s, veth %s (host) <-> %s (namespace), qdiscs: %s; ping: %s\n' "$NETNS" "$HOST_IP" "$NS_IP" \
     "$QDISC_LINE" "$RTT_LINE" >>"$META"
 fi

@@ -12,19 +12,21 @@ import java.util.Map;
  * <ul>
  *   <li>{@code apply-delay-ms}: this node waits that long before applying each replicated write
  *       (a slow peer disk: protocol C acks wait for it, A and B do not)</li>
- *   <li>{@code recv-delay-ms}: every frame this node receives on a data channel is handed on that much
- *       later, in order (a slow link towards this node: B and C acks wait for it, A does not)</li>
+ *   <li>{@code recv-delay-ms}, {@code recv-delay-us}: every frame this node receives from a peer is handed
+ *       on that much later, in order (a slow link towards this node: B and C acks wait for it, A does not;
+ *       give it to both nodes for a symmetric link delay where the kernel has no netem)</li>
  * </ul>
  */
 public final class FaultInjection {
     public static final FaultInjection NONE = new FaultInjection(Map.of());
 
     private final long applyDelayMs;
-    private final long recvDelayMs;
+    private final long recvDelayNanos;
 
     private FaultInjection(Map<String, String> m) {
         this.applyDelayMs = Long.parseLong(m.getOrDefault("apply-delay-ms", "0"));
-        this.recvDelayMs = Long.parseLong(m.getOrDefault("recv-delay-ms", "0"));
+        this.recvDelayNanos = Long.parseLong(m.getOrDefault("recv-delay-ms", "0")) * 1_000_000L
+                + Long.parseLong(m.getOrDefault("recv-delay-us", "0")) * 1_000L;
     }
 
     /** Parses {@code spec}; unknown keys are an error, so a typo in a test cannot pass silently. */
@@ -35,9 +37,10 @@ public final class FaultInjection {
         Map<String, String> m = new HashMap<>();
         for (String part : spec.split(",")) {
             String[] kv = part.trim().split("=", 2);
-            if (kv.length != 2 || !(kv[0].equals("apply-delay-ms") || kv[0].equals("recv-delay-ms"))) {
+            if (kv.length != 2 || !(kv[0].equals("apply-delay-ms") || kv[0].equals("recv-delay-ms")
+                    || kv[0].equals("recv-delay-us"))) {
                 throw new IllegalArgumentException("REPLSTOR_FAULTS: unknown fault '" + part.trim()
-                        + "' (known: apply-delay-ms=N, recv-delay-ms=N)");
+                        + "' (known: apply-delay-ms=N, recv-delay-ms=N, recv-delay-us=N)");
             }
             try {
                 if (Long.parseLong(kv[1]) < 0) {
@@ -52,25 +55,25 @@ public final class FaultInjection {
     }
 
     public boolean active() {
-        return applyDelayMs > 0 || recvDelayMs > 0;
+        return applyDelayMs > 0 || recvDelayNanos > 0;
     }
 
     @Override
     public String toString() {
-        return "apply-delay-ms=" + applyDelayMs + ", recv-delay-ms=" + recvDelayMs;
+        return "apply-delay-ms=" + applyDelayMs + ", recv-delay-us=" + recvDelayNanos / 1000;
     }
 
     /** A handler delaying inbound frames, or null. */
     io.netty.channel.ChannelHandler receiveDelay() {
-        if (recvDelayMs <= 0) {
+        if (recvDelayNanos <= 0) {
             return null;
         }
         return new io.netty.channel.ChannelInboundHandlerAdapter() {
             @Override
             public void channelRead(io.netty.channel.ChannelHandlerContext ctx, Object msg) {
                 // same delay for every frame: the event loop's scheduled queue keeps their order
-                ctx.executor().schedule(() -> ctx.fireChannelRead(msg), recvDelayMs,
-                        java.util.concurrent.TimeUnit.MILLISECONDS);
+                ctx.executor().schedule(() -> ctx.fireChannelRead(msg), recvDelayNanos,
+                        java.util.concurrent.TimeUnit.NANOSECONDS);
             }
         };
     }

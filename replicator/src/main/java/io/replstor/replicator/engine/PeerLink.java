@@ -8,6 +8,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import io.replstor.replicator.DiskState;
@@ -38,6 +39,8 @@ final class PeerLink {
     private static final Logger LOG = LoggerFactory.getLogger(PeerLink.class);
     /** The first reconnect after losing a session; later attempts wait connect-int. */
     private static final long QUICK_RECONNECT_MS = 200;
+    /** Writes from many I/O threads each ask for a flush; one syscall serves up to this many. */
+    static final int FLUSH_BATCH = 64;
 
     final Resource res;
     final NodeConfig peer;
@@ -156,9 +159,10 @@ final class PeerLink {
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast("frames", new PeerFrameDecoder(res.node.maxPayloadBytes()))
+                        ch.pipeline().addLast("flushes", new FlushConsolidationHandler(FLUSH_BATCH, true))
+                                .addLast("frames", new PeerFrameDecoder(res.node.maxPayloadBytes()))
                                 .addLast("handshake", new PeerHandshake(settings, kind));
-                        var delay = kind == PeerFrame.CHANNEL_DATA ? res.node.faults().receiveDelay() : null;
+                        var delay = res.node.faults().receiveDelay();
                         if (delay != null) {
                             ch.pipeline().addLast("fault-delay", delay);
                         }

@@ -7,6 +7,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.nio.NioEventLoopGroup;
 import io.netty.channel.socket.SocketChannel;
@@ -79,7 +80,8 @@ public final class ReplicationNode implements AutoCloseable {
                     .childHandler(new ChannelInitializer<SocketChannel>() {
                         @Override
                         protected void initChannel(SocketChannel ch) {
-                            ch.pipeline().addLast("frames", new PeerFrameDecoder(maxPayloadBytes))
+                            ch.pipeline().addLast("flushes", new FlushConsolidationHandler(PeerLink.FLUSH_BATCH, true))
+                                    .addLast("frames", new PeerFrameDecoder(maxPayloadBytes))
                                     .addLast("dispatch", new Dispatcher());
                         }
                     }).bind(self.address().toSocketAddress()).syncUninterruptibly().channel();
@@ -228,7 +230,7 @@ public final class ReplicationNode implements AutoCloseable {
             }
             PeerHandshake hs = new PeerHandshake(link.settings, kind);
             ctx.pipeline().addAfter(ctx.name(), "link", link.acceptedHandler(kind));
-            var delay = kind == PeerFrame.CHANNEL_DATA ? faults.receiveDelay() : null;
+            var delay = faults.receiveDelay();
             if (delay != null) {
                 ctx.pipeline().addAfter(ctx.name(), "fault-delay", delay);
             }

@@ -44,7 +44,8 @@ class ProtocolAckLatencyTest {
                 .initializeUpToDate();
         ReplNode alpha = cluster.alpha();
         alpha.verb("primary");
-        assertTrue(cluster.beta().runs().get(0).log().contains("fault injection: apply-delay-ms=" + APPLY_DELAY_MS + ", recv-delay-ms=" + RECV_DELAY_MS),
+        assertTrue(cluster.beta().runs().get(0).log().contains(
+                "fault injection: apply-delay-ms=" + APPLY_DELAY_MS + ", recv-delay-us=" + RECV_DELAY_MS * 1000),
                 () -> "beta must run with the injected delay:\n" + cluster.beta().log());
 
         Path dir = fixture.dir();
