@@ -43,6 +43,32 @@ public interface BlockDevice extends AutoCloseable {
 
     void flush() throws StorageException;
 
+    /**
+     * Whether {@link #writeAsync} completes later on another thread instead of in the call (a
+     * replicated volume waiting for its peers); callers then need not block a thread per write.
+     */
+    default boolean asyncWrites() {
+        return false;
+    }
+
+    /**
+     * Like {@link #write}, but {@code done} is called once the write is complete, with null or the
+     * error; possibly before this returns, possibly later on another thread. {@code src} is read
+     * (or retained) before this returns; the caller may release it then. If this throws, {@code done}
+     * is not called.
+     */
+    default void writeAsync(long offset, ByteBuf src, boolean fua, WriteCompletion done) throws StorageException {
+        write(offset, src, fua);
+        done.completed(null);
+    }
+
+    /** Receives the end of a {@link #writeAsync}. */
+    @FunctionalInterface
+    interface WriteCompletion {
+        /** @param error null on success */
+        void completed(StorageException error);
+    }
+
     /** Discards the range; afterwards its content is unspecified (zeroes for a file). */
     void trim(long offset, long length, boolean fua) throws StorageException;
 

@@ -57,6 +57,22 @@ final class Request implements Runnable, BlockDevice.ExtentSink {
     }
 
     /** Runs on an I/O worker. */
+    /** The end of an asynchronous write (any thread). */
+    private void writeCompleted(StorageException e) {
+        ByteBufAllocator alloc = conn.alloc();
+        if (e == null) {
+            conn.stats().bytesWritten.add(length);
+            reply = simpleReply(alloc, 0);
+        } else {
+            conn.stats().errors.increment();
+            reply = errorReply(alloc, errno(e.kind()), e.getMessage());
+            if (e.kind() == StorageException.Kind.IO) {
+                conn.logIoError(this, e);
+            }
+        }
+        conn.complete(this);
+    }
+
     @Override
     public void run() {
         NbdExport export = conn.export();
@@ -67,6 +83,18 @@ final class Request implements Runnable, BlockDevice.ExtentSink {
             switch (type) {
                 case Nbd.CMD_READ -> read(device, alloc);
                 case Nbd.CMD_WRITE -> {
+                    if (device.asyncWrites()) {
+                        // from the call on, this request may be completed (and reused) by another thread:
+                        // touch none of its fields after it
+                        ByteBuf data = payload;
+                        payload = null;
+                        try {
+                            device.writeAsync(offset, data, fua, this::writeCompleted);
+                        } finally {
+                            data.release();
+                        }
+                        return; // writeCompleted finishes the request
+                    }
                     try {
                         device.write(offset, payload, fua);
                     } finally {

@@ -62,6 +62,16 @@ final class ReplicatedVolume implements BlockDevice, ClientGate {
     }
 
     @Override
+    public boolean asyncWrites() {
+        return true;
+    }
+
+    @Override
+    public void writeAsync(long offset, ByteBuf src, boolean fua, WriteCompletion done) throws StorageException {
+        res.writeAsync(offset, src, fua, done);
+    }
+
+    @Override
     public void flush() throws StorageException {
         res.flush();
     }

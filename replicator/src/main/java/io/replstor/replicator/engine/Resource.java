@@ -542,13 +542,60 @@ public final class Resource {
         try {
             int len = src.readableBytes();
             Metadata m = md;
+            beginActivity(m, offset, len);
             try {
-                m.activityLog().beginWrite(offset, len);
-            } catch (IOException e) {
-                throw new StorageException(StorageException.Kind.IO, "resource " + name() + ": activity log: "
-                        + e.getMessage(), e);
+                awaitPeers(issueWrite(m, offset, src, fua), "write", offset);
+            } finally {
+                m.activityLog().endWrite(offset, len);
             }
+        } finally {
+            endIo();
+        }
+    }
+
+    /**
+     * The same write without a waiting thread: the local write happens in the call, and {@code done}
+     * runs when every connected peer has confirmed it (on the thread that received the last ack).
+     */
+    void writeAsync(long offset, ByteBuf src, boolean fua, io.replstor.common.io.BlockDevice.WriteCompletion done)
+            throws StorageException {
+        beginIo("write", offset);
+        int len = src.readableBytes();
+        Metadata m = md;
+        WriteOp op;
+        try {
+            beginActivity(m, offset, len);
             try {
+                op = issueWrite(m, offset, src, fua);
+            } catch (StorageException | RuntimeException e) {
+                m.activityLog().endWrite(offset, len);
+                throw e;
+            }
+        } catch (StorageException | RuntimeException e) {
+            endIo();
+            throw e;
+        }
+        op.whenDone(() -> {
+            m.activityLog().endWrite(offset, len);
+            endIo();
+            done.completed(null);
+        });
+    }
+
+    private void beginActivity(Metadata m, long offset, int len) throws StorageException {
+        try {
+            m.activityLog().beginWrite(offset, len);
+        } catch (IOException e) {
+            throw new StorageException(StorageException.Kind.IO, "resource " + name() + ": activity log at offset "
+                    + offset + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Queues the write to the peers (or marks it for those not connected) and writes it locally. */
+    private WriteOp issueWrite(Metadata m, long offset, ByteBuf src, boolean fua) throws StorageException {
+        int len = src.readableBytes();
+        {
+            {
                 long seq = sequence.incrementAndGet();
                 WriteOp op;
                 joinLock.readLock().lock();
@@ -578,12 +625,8 @@ public final class Resource {
                     ranges.unlock(offset, len);
                     joinLock.readLock().unlock();
                 }
-                awaitPeers(op, "write", offset);
-            } finally {
-                m.activityLog().endWrite(offset, len);
+                return op;
             }
-        } finally {
-            endIo();
         }
     }
 

@@ -9,15 +9,39 @@ import java.util.concurrent.TimeUnit;
  */
 final class WriteOp {
     private int outstanding;
+    /** Called once when the last peer is done (asynchronous writes); null for a waiting caller. */
+    private Runnable whenDone;
 
     WriteOp(int peers) {
         this.outstanding = peers;
     }
 
+    /**
+     * An asynchronous write: {@code action} runs once every peer is done, on the thread of the last
+     * {@link #peerDone}, or right here if none is outstanding.
+     */
+    void whenDone(Runnable action) {
+        synchronized (this) {
+            if (outstanding > 0) {
+                whenDone = action;
+                return;
+            }
+        }
+        action.run();
+    }
+
     /** One peer confirmed (or was lost and its bitmap marked). Idempotence is the caller's job. */
-    synchronized void peerDone() {
-        if (--outstanding <= 0) {
-            notifyAll();
+    void peerDone() {
+        Runnable action = null;
+        synchronized (this) {
+            if (--outstanding <= 0) {
+                notifyAll();
+                action = whenDone;
+                whenDone = null;
+            }
+        }
+        if (action != null) {
+            action.run();
         }
     }
 
