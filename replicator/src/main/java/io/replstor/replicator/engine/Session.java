@@ -733,13 +733,16 @@ final class Session {
                     + t.pingTimeout().toMillis() + " ms)");
             return;
         }
-        if (pingSentNanos == 0 && idle > t.pingInterval().toNanos()) {
-            pingSentNanos = now;
-            sendMeta(PeerLink.ENCODER.get().ping(meta.alloc()));
-        }
         long oldest = Long.MAX_VALUE;
         for (Pending p : transferLog.values()) {
             oldest = Math.min(oldest, p.sentNanos);
+        }
+        // with writes waiting, probe sooner: a peer that answers pings is alive, only slow (ko-count's case)
+        long probeAfter = oldest == Long.MAX_VALUE ? t.pingInterval().toNanos()
+                : Math.min(t.pingInterval().toNanos(), t.timeout().toNanos() / 2);
+        if (pingSentNanos == 0 && idle > probeAfter) {
+            pingSentNanos = now;
+            sendMeta(PeerLink.ENCODER.get().ping(meta.alloc()));
         }
         if (oldest == Long.MAX_VALUE) {
             return;
@@ -764,6 +767,9 @@ final class Session {
         }
         failState = state;
         failMessage = message;
+        if (state == ConnState.TIMEOUT || state == ConnState.PROTOCOL_ERROR) {
+            link.lastError = message; // status shows why the peer was dropped until the next handshake succeeds
+        }
         if (state != ConnState.DISCONNECTING && state != ConnState.STANDALONE && state != ConnState.UNCONNECTED) {
             LOG.warn("resource {}: connection with {} failed ({}): {}", res.name(), link.name(), state.drbdName(),
                     message);

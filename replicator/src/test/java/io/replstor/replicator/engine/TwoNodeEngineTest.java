@@ -57,13 +57,17 @@ class TwoNodeEngineTest {
     }
 
     private ClusterConfig config(String protocol, String cMaxRate) throws Exception {
+        return config(protocol, cMaxRate, "");
+    }
+
+    private ClusterConfig config(String protocol, String cMaxRate, String extra) throws Exception {
         String toml = "[cluster]\nname = \"t\"\n"
                 + "[[node]]\nname = \"alpha\"\nid = 0\naddress = \"127.0.0.1:" + freePort() + "\"\nnbd = \"127.0.0.1:"
                 + freePort() + "\"\nadmin = \"" + dir.resolve("a.sock") + "\"\n"
                 + "[[node]]\nname = \"beta\"\nid = 1\naddress = \"127.0.0.1:" + freePort() + "\"\nnbd = \"127.0.0.1:"
                 + freePort() + "\"\nadmin = \"" + dir.resolve("b.sock") + "\"\n"
                 + "[[resource]]\nname = \"r0\"\nsize = \"64MiB\"\nprotocol = \"" + protocol + "\"\n"
-                + "connect-int = 1\nping-int = 1\ntimeout = 5\nshared-secret = \"s3cret\"\nc-max-rate = \"" + cMaxRate + "\"\n"
+                + "connect-int = 1\nping-int = 1\ntimeout = 5\nshared-secret = \"s3cret\"\nc-max-rate = \"" + cMaxRate + "\"\n" + extra
                 + "[resource.on.alpha]\ndisk = \"" + dir.resolve("alpha.img") + "\"\n"
                 + "[resource.on.beta]\ndisk = \"" + dir.resolve("beta.img") + "\"\n";
         lastToml = toml;
@@ -281,5 +285,32 @@ class TwoNodeEngineTest {
         assertTrue(total >= dirty && total <= dirty + (4L << 20), "received " + total + " for " + dirty + " dirty");
         ra.volume().flush();
         assertArrayEquals(readFile(dir.resolve("alpha.img"), 0, (int) SIZE), readFile(dir.resolve("beta.img"), 0, (int) SIZE));
+    }
+
+    @Test
+    void aPeerThatAnswersPingsButCompletesNoWriteIsDroppedAfterKoCount() throws Exception {
+        ClusterConfig cfg = config("C", "100M", "ko-count = 2\nping-timeout = 10\n");
+        createMd("alpha", 0, 1);
+        createMd("beta", 1, 0);
+        ReplicationNode a = ReplicationNode.start(cfg, "alpha", FaultInjection.NONE, 1 << 20);
+        nodes.add(a);
+        ReplicationNode b = ReplicationNode.start(cfg, "beta", FaultInjection.parse("apply-delay-ms=4000"), 1 << 20);
+        nodes.add(b);
+        a.upAll();
+        b.upAll();
+        Resource ra = a.resource("r0");
+        Resource rb = b.resource("r0");
+        PeerLink ab = ra.links.get(0);
+        await("connected", () -> ab.repl == ReplState.ESTABLISHED && rb.links.get(0).repl == ReplState.ESTABLISHED);
+        ra.newCurrentUuid(true);
+        await("both UpToDate", () -> rb.disk() == DiskState.UP_TO_DATE);
+        ra.primary(false);
+        long start = System.nanoTime();
+        write(ra, 0, 4096, (byte) 9); // beta answers pings but takes 4 s to write: ko-count 2 x timeout 0.5 s
+        long ms = (System.nanoTime() - start) / 1_000_000;
+        assertTrue(ms < 3500, "the write must complete once the slow peer is dropped, not after its 4 s: " + ms + " ms");
+        await("dropped", () -> ab.repl == ReplState.OFF);
+        assertEquals(4096L, ab.status().get("out_of_sync_bytes"), "the unconfirmed write is marked for beta");
+        assertTrue(ab.lastError != null && ab.lastError.contains("ko-count"), "last_error: " + ab.lastError);
     }
 }
