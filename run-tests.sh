@@ -21,7 +21,7 @@ missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
-python3 -c 'import nbd' 2>/dev/null || missing+=(python3-libnbd)
+/usr/bin/python3 -c 'import nbd' 2>/dev/null || missing+=(python3-libnbd)
 [ -f /usr/lib/grub/i386-pc/boot.img ] || missing+=(grub-pc-bin)
 if [ ${#missing[@]} -gt 0 ]; then
   pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
@@ -44,18 +44,20 @@ appliance-image/build.sh --skip-mvn appliance-image/out
 boot_passed=0
 appliance-image/boot-test.sh appliance-image/out && boot_passed=$((boot_passed + 1))
 appliance-image/boot-test.sh --seeded appliance-image/out && boot_passed=$((boot_passed + 1))
+appliance-image/boot-test-two-node.sh appliance-image/out && boot_passed=$((boot_passed + 1))
+boot_tests=3
 
-# One closing line over everything that ran: Maven's reports plus the two boot tests.
-python3 - "$boot_passed" <<'PY'
+# One closing line over everything that ran: Maven's reports plus the boot tests.
+python3 - "$boot_passed" "$boot_tests" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
 tests = failed = skipped = 0
 for f in glob.glob('*/target/surefire-reports/TEST-*.xml'):
     r = ET.parse(f).getroot()
     tests += int(r.get('tests')); skipped += int(r.get('skipped'))
     failed += int(r.get('failures')) + int(r.get('errors'))
-boot = int(sys.argv[1])
+boot, boot_tests = int(sys.argv[1]), int(sys.argv[2])
 passed = tests - failed - skipped + boot
-failed += 2 - boot
+failed += boot_tests - boot
 print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
 sys.exit(1 if failed else 0)
 PY
