@@ -4,8 +4,10 @@
 # (format: appliance-image/README.md, "Seed").
 #
 # usage: appliance-image/make-seed.sh SEED.tar [options]
-#   --hostname NAME             node name
-#   --config FILE               cluster file, installed as /etc/replstor/replstor.toml
+#   --hostname NAME             host name
+#   --config FILE               configuration, installed as /etc/replstor/replstor.toml: plain
+#                               exports, or with --node a cluster file
+#   --node NAME                 run as node NAME of the cluster file (repld --config --node NAME)
 #   --nic LABEL,MAC,ADDR/PREFIX[,GATEWAY]
 #                               static address for the NIC with that MAC (repeatable)
 #   --dns ADDR[,ADDR]           nameservers
@@ -13,7 +15,7 @@
 #   --password-hash HASH        root password as a crypt(3) hash (e.g. `openssl passwd -6`)
 set -euo pipefail
 die() { printf 'make-seed.sh: error: %s\n' "$*" >&2; exit 2; }
-[ $# -ge 1 ] || die "usage: $0 SEED.tar [--hostname NAME] [--config FILE] [--nic LABEL,MAC,ADDR/PREFIX[,GW]] [--dns ADDR] [--ssh-key FILE] [--password-hash HASH]"
+[ $# -ge 1 ] || die "usage: $0 SEED.tar [--hostname NAME] [--config FILE] [--node NAME] [--nic LABEL,MAC,ADDR/PREFIX[,GW]] [--dns ADDR] [--ssh-key FILE] [--password-hash HASH]"
 out=$1
 shift
 dir=$(mktemp -d)
@@ -25,6 +27,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --hostname) echo "hostname=$2" >> "$conf" ;;
     --config) cp "$2" "$dir/replstor.toml" ;;
+    --node) echo "node=$2" >> "$conf" ;;
     --nic)
       IFS=, read -r label mac addr gw <<<"$2"
       [ -n "$label" ] && [ -n "$mac" ] && [ -n "$addr" ] || die "--nic wants LABEL,MAC,ADDR/PREFIX[,GATEWAY]"

@@ -300,7 +300,8 @@ final class AdminServer implements AutoCloseable {
                 } catch (IOException e) {
                     resp = error(HttpResponseStatus.BAD_REQUEST, "bad-request", "the request body is not a JSON object: "
                             + e.getMessage());
-                } catch (RuntimeException e) {
+                } catch (RuntimeException | Error e) {
+                    // answer whatever happens: a client must never wait for a reply that does not come
                     LOG.error("admin verb {} failed", path, e);
                     resp = error(HttpResponseStatus.INTERNAL_SERVER_ERROR, "internal", String.valueOf(e));
                 }

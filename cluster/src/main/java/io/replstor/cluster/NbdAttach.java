@@ -6,8 +6,6 @@ import io.replstor.replicator.engine.ReplicationNode;
 import io.replstor.replicator.engine.Resource;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import sun.misc.Signal;
-import sun.misc.SignalHandler;
 
 import java.io.ByteArrayOutputStream;
 import java.io.File;
@@ -24,7 +22,6 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
@@ -49,8 +46,8 @@ import java.util.stream.Stream;
  * the device go; the server sees the client leave (auto-demote). A device attached by an earlier
  * run of the daemon is found again by its nbd-client's command line.
  *
- * <p>On SIGTERM/SIGINT the daemon detaches every attached device before it stops serving: the first
- * attach wraps the daemon's signal handlers (see {@link #detachOnTerminate}).
+ * <p>On SIGTERM/SIGINT the daemon detaches every attached device ({@link #detachAll}) before it stops
+ * serving, so each client leaves cleanly (and auto-demotes) before the daemon demotes and closes.
  */
 final class NbdAttach {
     private static final Logger LOG = LoggerFactory.getLogger(NbdAttach.class);
@@ -71,8 +68,18 @@ final class NbdAttach {
     record Result(int exit, String output) {
     }
 
-    /** Which export an attach is for, and how to name it in messages. */
-    record Target(String node, String resource, String host, int port) {
+    /**
+     * Which export an attach is for, and how to name it in messages.
+     *
+     * @param state the node's state of the resource, for a refusal: nbd-client cuts the server's
+     *              message at 149 characters, so where the Primary is comes from here
+     *              ("beta is Secondary, disk UpToDate; the Primary is alpha, nbd://...")
+     */
+    record Target(String node, String resource, String host, int port, String state) {
+        Target(String node, String resource, String host, int port) {
+            this(node, resource, host, port, null);
+        }
+
         String who() {
             return resource + " on " + node;
         }
@@ -89,7 +96,6 @@ final class NbdAttach {
     private final Runner runner;
     private final Duration readyTimeout;
     private final Object lock = new Object();
-    private final AtomicBoolean signalsWrapped = new AtomicBoolean();
 
     NbdAttach(Path sysBlock, Path proc, Runner runner, Duration readyTimeout) {
         this.sysBlock = sysBlock;
@@ -117,7 +123,6 @@ final class NbdAttach {
         synchronized (lock) {
             Outcome o = attach(t, r.device(), requested);
             r.setDevice(o.device());
-            detachOnTerminate(node);
             return o.message();
         }
     }
@@ -151,7 +156,25 @@ final class NbdAttach {
 
     private static Target target(ReplicationNode node, Resource r) {
         HostPort nbd = node.self().nbd();
-        return new Target(node.self().name(), r.name(), connectHost(nbd.host()), nbd.port());
+        return new Target(node.self().name(), r.name(), connectHost(nbd.host()), nbd.port(), state(node, r));
+    }
+
+    /** "beta is Secondary, disk UpToDate; the Primary is alpha, nbd://10.99.0.1:10809/r0". */
+    static String state(ReplicationNode node, Resource r) {
+        StringBuilder b = new StringBuilder(node.self().name() + " is " + r.role().drbdName() + ", disk "
+                + r.disk().drbdName());
+        Object peers = r.status().get("peers");
+        if (peers instanceof List<?> list) {
+            for (Object o : list) {
+                if (o instanceof java.util.Map<?, ?> p && "Primary".equals(p.get("peer_role"))) {
+                    String peer = String.valueOf(p.get("peer"));
+                    b.append("; the Primary is ").append(peer);
+                    node.config().node(peer).ifPresent(n -> b.append(", nbd://").append(n.nbd()).append('/')
+                            .append(r.name()));
+                }
+            }
+        }
+        return b.toString();
     }
 
     /** The address nbd-client connects to for a listen address: a wildcard means loopback. */
@@ -161,37 +184,6 @@ final class NbdAttach {
             case "::", "[::]" -> "::1";
             default -> listenHost;
         };
-    }
-
-    /**
-     * Wraps the daemon's SIGTERM/SIGINT handlers once (the first attach): detach every device, then
-     * what the daemon does on the signal. The NBD server still serves while the devices go, so each
-     * client leaves cleanly (and auto-demotes) before the daemon demotes and closes.
-     */
-    private void detachOnTerminate(ReplicationNode node) {
-        if (!signalsWrapped.compareAndSet(false, true)) {
-            return;
-        }
-        for (String name : List.of("TERM", "INT")) {
-            Signal sig = new Signal(name);
-            SignalHandler[] previous = new SignalHandler[1];
-            try {
-                previous[0] = Signal.handle(sig, s -> {
-                    detachAll(node);
-                    SignalHandler p = previous[0];
-                    if (p == SignalHandler.SIG_DFL || p == SignalHandler.SIG_IGN || p == null) {
-                        Signal.handle(s, p == null ? SignalHandler.SIG_DFL : p);
-                        if (p != SignalHandler.SIG_IGN) {
-                            Signal.raise(s);
-                        }
-                    } else {
-                        p.handle(s);
-                    }
-                });
-            } catch (IllegalArgumentException e) {
-                LOG.warn("cannot watch SIG{} to detach NBD devices on stop: {}", name, e.getMessage());
-            }
-        }
     }
 
     // ---- the work, on plain values (tested against a fake /sys/block and a fake nbd-client)
@@ -242,9 +234,13 @@ final class NbdAttach {
         LOG.info("{}: attaching {}: {}", t.who(), dev, String.join(" ", cmd));
         Result res = run(t, dev, cmd, Duration.ofSeconds(30));
         if (res.exit() != 0) {
-            boolean refused = res.output().contains("not allowed by server policy");
-            throw new EngineException(refused ? EngineException.Code.STATE : EngineException.Code.IO, t.who()
-                    + ": attaching " + dev + " failed: nbd-client exited " + res.exit() + ": " + oneLine(res.output()));
+            if (res.output().contains("not allowed by server policy")) {
+                throw new EngineException(EngineException.Code.STATE, t.who() + ": attach refused"
+                        + (t.state() == null ? "" : " (" + t.state() + ")") + ": nbd-client " + dev + ": "
+                        + oneLine(res.output()));
+            }
+            throw new EngineException(EngineException.Code.IO, t.who() + ": attaching " + dev
+                    + " failed: nbd-client exited " + res.exit() + ": " + oneLine(res.output()));
         }
         long deadline = System.nanoTime() + readyTimeout.toNanos();
         while (sizeSectors(dev) <= 0) {
@@ -283,6 +279,7 @@ final class NbdAttach {
             }
             LOG.warn("{}: detaching {} although it is in use ({}): the daemon is stopping", t.who(), dev, use);
         }
+        Optional<Long> client = pid(dev);
         List<String> cmd = List.of(tool("nbd-client"), "-d", dev);
         LOG.info("{}: detaching {}: {}", t.who(), dev, String.join(" ", cmd));
         Result res = run(t, dev, cmd, Duration.ofSeconds(30));
@@ -290,13 +287,20 @@ final class NbdAttach {
             throw new EngineException(EngineException.Code.IO, t.who() + ": detaching " + dev
                     + " failed: nbd-client -d exited " + res.exit() + ": " + oneLine(res.output()));
         }
+        // Done when the kernel has let the device go, or when the nbd-client that held the connection
+        // has exited: a device still open (mounted, when the daemon stops) keeps its pid and size in
+        // /sys/block until it is closed, but its connection to the node is gone.
         long deadline = System.nanoTime() + readyTimeout.toNanos();
-        while (connected(dev)) {
+        while (connected(dev) && (client.isEmpty() || Files.exists(proc.resolve(Long.toString(client.get()))))) {
             if (System.nanoTime() > deadline) {
                 throw new EngineException(EngineException.Code.IO, t.who() + ": " + dev + " is still connected "
                         + readyTimeout.toSeconds() + " s after nbd-client -d" + owner(dev));
             }
             sleep(50);
+        }
+        if (connected(dev)) {
+            LOG.warn("{}: {} is disconnected from the node but still open (its nbd-client pid {} has exited)",
+                    t.who(), dev, client.orElse(-1L));
         }
         LOG.info("{}: detached {}", t.who(), dev);
         return new Outcome(null, t.who() + ": detached " + dev);
@@ -477,7 +481,14 @@ final class NbdAttach {
         if (Files.isDirectory(sysBlock.resolve("nbd0"))) {
             return;
         }
-        Result res = run(t, "/dev/nbd0", List.of(tool("modprobe"), "nbd"), Duration.ofSeconds(30));
+        Result res;
+        try {
+            res = runner.run(List.of(tool("modprobe"), "nbd"), Duration.ofSeconds(30));
+        } catch (IOException e) {
+            throw new EngineException(EngineException.Code.IO, t.who() + ": cannot attach: the kernel has no NBD"
+                    + " devices (no " + sysBlock.resolve("nbd0") + ") and modprobe nbd cannot run: " + e.getMessage(),
+                    e);
+        }
         if (res.exit() != 0) {
             throw new EngineException(EngineException.Code.IO, t.who() + ": cannot attach: the kernel has no NBD"
                     + " devices and modprobe nbd failed (exit " + res.exit() + "): " + oneLine(res.output()));
@@ -580,8 +591,9 @@ final class NbdAttach {
         List<String> keep = new ArrayList<>();
         for (String l : output.split("\\R")) {
             String s = l.strip();
-            if (s.isEmpty() || s.startsWith("Negotiation:") || s.matches("size = .*") || s.matches("bs=.*")
-                    || s.equals("Exiting.")) {
+            // stdout's progress "Negotiation: .." has no newline: stderr's error may follow on its line
+            s = s.replaceFirst("^Negotiation: ?\\.*", "").strip();
+            if (s.isEmpty() || s.matches("size = .*") || s.matches("bs=.*") || s.equals("Exiting.")) {
                 continue;
             }
             keep.add(s);

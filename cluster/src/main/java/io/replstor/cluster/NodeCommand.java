@@ -103,6 +103,7 @@ final class NodeCommand {
         out.flush();
         stop.await();
         LOG.info("node {}: stopping", self.name());
+        NbdAttach.system().detachAll(node); // kernel clients leave first, cleanly (and auto-demote)
         server.close();
         node.close();
         admin.close();

@@ -160,23 +160,34 @@ class NbdAttachTest {
     }
 
     @Test
-    void theNodesRefusalIsPassedOnWithNodeResourceAndDevice() throws Exception {
+    void theNodesRefusalIsPassedOnWithWhereThePrimaryIs() throws Exception {
         nbdModule(2);
-        tools = cmd -> new NbdAttach.Result(1, "Negotiation: ..\nError: Connection not allowed by server policy."
-                + " Server said: export 'r0': resource r0 cannot be used on beta: peer alpha is Primary; the Primary"
-                + " is alpha (nbd://10.99.0.1:10809/r0)\nExiting.\n");
+        // what nbd-client 3.24 prints: stdout's "Negotiation: .." without a newline, then stderr's
+        // error, the server's message cut at 149 characters
+        tools = cmd -> new NbdAttach.Result(1, "Negotiation: ..Error: Connection not allowed by server policy."
+                + " Server said: export 'r0': resource r0 cannot be used on beta: peer alpha is Primary; demote it"
+                + " first (dual-p\nExiting.\n");
         EngineException e = assertThrows(EngineException.class, () -> attach.attach(
-                new NbdAttach.Target("beta", "r0", "10.99.0.2", 10809), null, null));
+                new NbdAttach.Target("beta", "r0", "10.99.0.2", 10809,
+                        "beta is Secondary, disk UpToDate; the Primary is alpha, nbd://10.99.0.1:10809/r0"), null, null));
         assertEquals(EngineException.Code.STATE, e.code());
-        assertEquals("r0 on beta: attaching /dev/nbd0 failed: nbd-client exited 1: Error: Connection not allowed by"
-                + " server policy. Server said: export 'r0': resource r0 cannot be used on beta: peer alpha is Primary;"
-                + " the Primary is alpha (nbd://10.99.0.1:10809/r0)", e.getMessage());
+        assertEquals("r0 on beta: attach refused (beta is Secondary, disk UpToDate; the Primary is alpha,"
+                + " nbd://10.99.0.1:10809/r0): nbd-client /dev/nbd0: Error: Connection not allowed by server policy."
+                + " Server said: export 'r0': resource r0 cannot be used on beta: peer alpha is Primary; demote it"
+                + " first (dual-p", e.getMessage());
 
         tools = cmd -> new NbdAttach.Result(1, "Error: Socket failed: Connection refused\nExiting.\n");
         EngineException io = assertThrows(EngineException.class, () -> attach.attach(R0, null, null));
         assertEquals(EngineException.Code.IO, io.code());
-        assertTrue(io.getMessage().endsWith("nbd-client exited 1: Error: Socket failed: Connection refused"),
-                io.getMessage());
+        assertEquals("r0 on alpha: attaching /dev/nbd0 failed: nbd-client exited 1: Error: Socket failed:"
+                + " Connection refused", io.getMessage());
+    }
+
+    @Test
+    void nbdClientsProgressLinesAreLeftOut() {
+        assertEquals("Error: x", NbdAttach.oneLine("Negotiation: ..Error: x\nExiting.\n"));
+        assertEquals("(no output)", NbdAttach.oneLine("Negotiation: ..size = 256MB\nbs=4096, sz=268435456 bytes\n"));
+        assertEquals("a b", NbdAttach.oneLine("a\r\n\n b \n"));
     }
 
     @Test
@@ -277,6 +288,26 @@ class NbdAttachTest {
     }
 
     @Test
+    void aDeviceStillOpenAfterTheDisconnectDoesNotHoldTheDaemonsStopUp() throws Exception {
+        NbdAttach.Outcome a = attach.attach(R0, null, null);
+        Files.writeString(proc.resolve("mounts"), "/dev/nbd0 /mnt ext4 rw 0 0\n");
+        // the kernel keeps pid and size while the device is open; the nbd-client daemon exits
+        tools = cmd -> {
+            try (var s = Files.walk(proc.resolve("4242"))) {
+                s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+            return new NbdAttach.Result(0, "");
+        };
+        long t0 = System.nanoTime();
+        NbdAttach.Outcome d = attach.detach(R0, a.device(), true);
+        assertNull(d.device());
+        assertTrue(System.nanoTime() - t0 < 400_000_000L, "waited for the kernel to close the device");
+        assertTrue(attach.connected("/dev/nbd0"));
+    }
+
+    @Test
     void aDeviceTheKernelAlreadyDroppedIsForgotten() throws Exception {
         nbdModule(2);
         NbdAttach.Outcome d = attach.detach(R0, "/dev/nbd1", false);
@@ -304,6 +335,18 @@ class NbdAttachTest {
         assertEquals(EngineException.Code.IO, e.code());
         assertTrue(e.getMessage().startsWith("r0 on alpha: cannot attach: the kernel has no NBD devices and modprobe"
                 + " nbd failed (exit 1): modprobe: FATAL: Module nbd not found"), e.getMessage());
+    }
+
+    @Test
+    void aMissingModprobeIsReported() {
+        attach = new NbdAttach(sys, proc, (cmd, timeout) -> {
+            throw new IOException("Cannot run program \"modprobe\": error=2, No such file or directory");
+        }, Duration.ofMillis(500));
+        EngineException e = assertThrows(EngineException.class, () -> attach.attach(R0, null, null));
+        assertEquals(EngineException.Code.IO, e.code());
+        assertEquals("r0 on alpha: cannot attach: the kernel has no NBD devices (no " + sys.resolve("nbd0")
+                + ") and modprobe nbd cannot run: Cannot run program \"modprobe\": error=2, No such file or directory",
+                e.getMessage());
     }
 
     @Test

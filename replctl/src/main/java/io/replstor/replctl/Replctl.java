@@ -16,6 +16,7 @@ import java.util.Map;
                 ResourceVerbs.Secondary.class, ResourceVerbs.Connect.class, ResourceVerbs.Disconnect.class,
                 ResourceVerbs.Invalidate.class, ResourceVerbs.InvalidateRemote.class, ResourceVerbs.PauseSync.class,
                 ResourceVerbs.ResumeSync.class, ResourceVerbs.NewCurrentUuid.class,
+                DeviceVerbs.Attach.class, DeviceVerbs.Detach.class,
                 MetadataCommands.CreateMd.class, MetadataCommands.DumpMd.class,
                 DemoCommand.class, CommandLine.HelpCommand.class})
 public final class Replctl implements Runnable {

@@ -9,12 +9,13 @@ import java.util.Locale;
  *
  * <pre>
  * r0 role:Primary
- *   disk:UpToDate
+ *   disk:UpToDate device:/dev/nbd0
  *   beta role:Secondary connection:Connected
  *     replication:SyncSource peer-disk:Inconsistent done:45.10 rate:12.3MiB/s eta:0:12 out-of-sync:1.2GiB
  * </pre>
  *
- * (done/rate/eta only while a resync runs, out-of-sync when there is any, {@code last-error:} and
+ * (device when the resource is attached to a kernel NBD device, done/rate/eta only while a resync
+ * runs, out-of-sync when there is any, {@code last-error:} and
  * {@code error:} lines when set); for a plain {@code repld serve} node (no {@code resources}) a
  * table of its exports.
  */
@@ -42,7 +43,11 @@ final class StatusFormat {
         b.append(res.path("name").asText());
         if (up) {
             b.append(" role:").append(text(res, "role", "Unknown")).append('\n');
-            b.append("  disk:").append(text(res, "disk", "DUnknown")).append('\n');
+            b.append("  disk:").append(text(res, "disk", "DUnknown"));
+            if (res.hasNonNull("device")) {
+                b.append(" device:").append(res.get("device").asText());
+            }
+            b.append('\n');
         } else {
             b.append(" down\n");
         }

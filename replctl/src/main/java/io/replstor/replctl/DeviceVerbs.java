@@ -1,0 +1,114 @@
+package io.replstor.replctl;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.regex.Pattern;
+
+/**
+ * {@code attach} and {@code detach}: the node connects the kernel NBD client to its own export of
+ * the resource, so it appears as {@code /dev/nbdN} (the node does the work: see the admin API).
+ */
+final class DeviceVerbs {
+    static final Pattern DEVICE = Pattern.compile("/dev/nbd\\d+");
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private DeviceVerbs() {
+    }
+
+    @Command(name = "attach", mixinStandardHelpOptions = true,
+            description = {"Attach the resource to a kernel NBD device on the node (/dev/nbdN) and print the device.",
+                "The device is an ordinary client of the node's export: with auto-promote it promotes the node; a node"
+                        + " that cannot serve refuses and says where the Primary is."})
+    static final class Attach extends ResourceVerbs.Verb {
+        @Option(names = "--device", paramLabel = "DEV", description = "this device (default: the first free /dev/nbdN)")
+        String device;
+
+        @Override
+        String verb() {
+            return "attach";
+        }
+
+        @Override
+        void options(ObjectNode body) {
+            if (device != null) {
+                if (!DEVICE.matcher(device).matches()) {
+                    throw new CommandLine.ParameterException(spec.commandLine(), "'" + device
+                            + "' is not an NBD device (expected /dev/nbdN)");
+                }
+                body.put("device", device);
+            }
+        }
+
+        /** As every verb, but prints the device the node recorded (its status), or with --json adds it to the answer. */
+        @Override
+        public Integer call() throws Exception {
+            checkName("resource", resource);
+            ObjectNode body = JSON.createObjectNode();
+            options(body);
+            Path socket = nodeOptions.socket();
+            AdminClient.Response r;
+            try {
+                r = AdminClient.post(socket, "/resources/" + resource + "/attach", JSON.writeValueAsString(body),
+                        AdminClient.VERB_TIMEOUT_MILLIS);
+            } catch (AdminClient.AdminException e) {
+                throw ReplctlException.unreachable(e.getMessage());
+            }
+            PrintWriter out = spec.commandLine().getOut();
+            if (!r.ok()) {
+                if (json) {
+                    out.print(r.body().endsWith("\n") ? r.body() : r.body() + "\n");
+                    out.flush();
+                }
+                throw ReplctlException.failed(r.errorMessage(socket));
+            }
+            JsonNode answer = r.json();
+            String message = answer != null && answer.hasNonNull("message") ? answer.get("message").asText()
+                    : resource + ": attach done";
+            String dev = recordedDevice(socket);
+            if (json) {
+                ObjectNode o = answer != null && answer.isObject() ? (ObjectNode) answer : JSON.createObjectNode();
+                o.put("device", dev);
+                out.println(JSON.writeValueAsString(o));
+            } else {
+                out.println(dev != null ? dev : message);
+            }
+            out.flush();
+            return ExitCodes.OK;
+        }
+
+        /** The resource's {@code device} in the node's status, or null if it cannot be read. */
+        private String recordedDevice(Path socket) {
+            try {
+                AdminClient.Response s = AdminClient.get(socket, "/status", AdminClient.STATUS_TIMEOUT_MILLIS);
+                JsonNode status = s.ok() ? s.json() : null;
+                if (status != null) {
+                    for (JsonNode res : status.path("resources")) {
+                        if (resource.equals(res.path("name").asText()) && res.hasNonNull("device")) {
+                            return res.get("device").asText();
+                        }
+                    }
+                }
+            } catch (AdminClient.AdminException e) {
+                // the attach itself succeeded; print its message instead
+            }
+            return null;
+        }
+    }
+
+    @Command(name = "detach", mixinStandardHelpOptions = true,
+            description = {"Disconnect the resource's kernel NBD device on the node (refused while it is mounted or"
+                    + " otherwise in use).", "The last client leaving demotes an auto-promoted node."})
+    static final class Detach extends ResourceVerbs.Verb {
+        @Override
+        String verb() {
+            return "detach";
+        }
+    }
+}
