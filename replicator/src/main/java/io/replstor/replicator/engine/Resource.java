@@ -246,6 +246,13 @@ public final class Resource {
                         + "sync for every peer", name(), self.name(), hot.size(), bytes);
             }
             PersistentState s = m.state();
+            if (links.isEmpty() && s.diskState() != DiskState.UP_TO_DATE) {
+                // a resource without peers: its disk is the only copy, so it is current by definition
+                m.newCurrentUuid(java.util.Set.of(), false);
+                s = m.commit(st -> st.withDiskState(DiskState.UP_TO_DATE));
+                LOG.info("resource {} on {}: no peers configured: the local disk is the only copy, UpToDate", name(),
+                        self.name());
+            }
             if (s.has(VolumeFlag.PRIMARY)) {
                 s = m.commit(st -> st.with(VolumeFlag.PRIMARY, false)
                         .withUuids(st.uuids().withPrimaryFlag(false)));
@@ -254,7 +261,9 @@ public final class Resource {
             DiskState persisted = s.diskState();
             md = m;
             data = mdisk.data();
-            disk = persisted == DiskState.UP_TO_DATE ? DiskState.CONSISTENT : persisted;
+            // a restarted node is Consistent until a handshake proves it current; with no peers to
+            // prove it against, nothing can be newer than its own data
+            disk = persisted == DiskState.UP_TO_DATE && !links.isEmpty() ? DiskState.CONSISTENT : persisted;
             role = Role.SECONDARY;
             up = true;
             error = null;

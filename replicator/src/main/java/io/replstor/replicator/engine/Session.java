@@ -143,10 +143,16 @@ final class Session {
         try {
             establishOrThrow();
         } catch (Exception e) {
-            String why = e.getMessage() == null ? e.toString() : e.getMessage();
-            LOG.warn("resource {}: handshake with {} failed: {}", res.name(), link.name(), why, e);
-            link.lastError = why;
-            fail(ConnState.PROTOCOL_ERROR, why);
+            if (failed.get()) {
+                // the connection ended while we waited (a lost channel, or the peer's DISCONNECT with its
+                // verdict, which is already in last_error): nothing to add
+                LOG.info("resource {}: handshake with {} ended: {}", res.name(), link.name(), failMessage);
+            } else {
+                String why = e.getMessage() == null ? e.toString() : e.getMessage();
+                LOG.warn("resource {}: handshake with {} failed: {}", res.name(), link.name(), why, e);
+                link.lastError = why;
+                fail(ConnState.PROTOCOL_ERROR, why);
+            }
             link.lost(this);
         }
     }

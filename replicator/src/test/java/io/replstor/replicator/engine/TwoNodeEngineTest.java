@@ -313,4 +313,33 @@ class TwoNodeEngineTest {
         assertEquals(4096L, ab.status().get("out_of_sync_bytes"), "the unconfirmed write is marked for beta");
         assertTrue(ab.lastError != null && ab.lastError.contains("ko-count"), "last_error: " + ab.lastError);
     }
+
+    @Test
+    void aResourceWithoutPeersIsUpToDateAfterCreateAndAfterARestart() throws Exception {
+        String toml = "[cluster]\nname = \"t\"\n"
+                + "[[node]]\nname = \"alpha\"\nid = 0\naddress = \"127.0.0.1:" + freePort() + "\"\nnbd = \"127.0.0.1:"
+                + freePort() + "\"\nadmin = \"" + dir.resolve("a.sock") + "\"\n"
+                + "[[resource]]\nname = \"r0\"\nsize = \"64MiB\"\n"
+                + "[resource.on.alpha]\ndisk = \"" + dir.resolve("alpha.img") + "\"\n";
+        ClusterConfig cfg = ClusterConfig.parse(toml, "one.toml");
+        Path file = dir.resolve("alpha.img");
+        long mdBytes = MetadataGeometry.metadataSizeBytes(SIZE, 1, MetadataGeometry.DEFAULT_AL_RING_BLOCKS);
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            f.setLength(SIZE + mdBytes + (1 << 20));
+        }
+        Metadata.create(MetaDisk.openInternal("r0", file, false), CreateOptions.of("r0", 0).withMaxPeers(1)).close();
+        for (int run = 0; run < 2; run++) {
+            ReplicationNode a = ReplicationNode.start(cfg, "alpha", FaultInjection.NONE, 1 << 20);
+            try {
+                a.upAll();
+                Resource r = a.resource("r0");
+                assertEquals(DiskState.UP_TO_DATE, r.disk(), "run " + run);
+                r.primary(false);
+                write(r, 0, 4096, (byte) (run + 1));
+            } finally {
+                a.close();
+            }
+        }
+        assertEquals(2, readFile(file, 0, 1)[0]);
+    }
 }
