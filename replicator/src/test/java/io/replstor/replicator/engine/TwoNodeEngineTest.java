@@ -86,6 +86,36 @@ class TwoNodeEngineTest {
         }
     }
 
+    /** alpha and beta, both up and connected; resources, links. */
+    private record Pair(ReplicationNode a, ReplicationNode b, Resource ra, Resource rb, PeerLink ab, PeerLink ba) {
+    }
+
+    /** Creates both nodes' metadata, starts them and waits until they are connected (both Inconsistent). */
+    private Pair connectedPair(ClusterConfig cfg, FaultInjection betaFaults) throws Exception {
+        createMd("alpha", 0, 1);
+        createMd("beta", 1, 0);
+        ReplicationNode a = ReplicationNode.start(cfg, "alpha", FaultInjection.NONE, 1 << 20);
+        nodes.add(a);
+        ReplicationNode b = ReplicationNode.start(cfg, "beta", betaFaults, 1 << 20);
+        nodes.add(b);
+        a.upAll();
+        b.upAll();
+        Resource ra = a.resource("r0");
+        Resource rb = b.resource("r0");
+        Pair p = new Pair(a, b, ra, rb, ra.links.get(0), rb.links.get(0));
+        await("connected", () -> p.ab().repl == ReplState.ESTABLISHED && p.ba().repl == ReplState.ESTABLISHED);
+        return p;
+    }
+
+    /** {@link #connectedPair}, then the initial sync skipped and alpha Primary. */
+    private Pair primaryPair(ClusterConfig cfg, FaultInjection betaFaults) throws Exception {
+        Pair p = connectedPair(cfg, betaFaults);
+        p.ra().newCurrentUuid(true);
+        await("both UpToDate", () -> p.ra().disk() == DiskState.UP_TO_DATE && p.rb().disk() == DiskState.UP_TO_DATE);
+        p.ra().primary(false);
+        return p;
+    }
+
     private static void await(String what, BooleanSupplier cond) throws InterruptedException {
         long deadline = System.nanoTime() + 20_000_000_000L;
         while (!cond.getAsBoolean()) {
@@ -107,21 +137,12 @@ class TwoNodeEngineTest {
 
     @Test
     void replicatesWritesAndResyncsAfterADisconnect() throws Exception {
-        ClusterConfig cfg = config("C");
-        createMd("alpha", 0, 1);
-        createMd("beta", 1, 0);
-        ReplicationNode a = ReplicationNode.start(cfg, "alpha", FaultInjection.NONE, 1 << 20);
-        nodes.add(a);
-        ReplicationNode b = ReplicationNode.start(cfg, "beta", FaultInjection.NONE, 1 << 20);
-        nodes.add(b);
+        Pair p = connectedPair(config("C"), FaultInjection.NONE);
+        Resource ra = p.ra();
+        Resource rb = p.rb();
+        PeerLink ab = p.ab();
         List<EngineEvent> events = new java.util.concurrent.CopyOnWriteArrayList<>();
-        a.addListener(events::add);
-        a.upAll();
-        b.upAll();
-        Resource ra = a.resource("r0");
-        Resource rb = b.resource("r0");
-        PeerLink ab = ra.links.get(0);
-        await("connected", () -> ab.repl == ReplState.ESTABLISHED && rb.links.get(0).repl == ReplState.ESTABLISHED);
+        p.a().addListener(events::add);
         assertEquals(DiskState.INCONSISTENT, ra.disk());
         // a Secondary refuses I/O
         assertThrows(io.replstor.common.io.StorageException.class,
@@ -178,23 +199,11 @@ class TwoNodeEngineTest {
 
     @Test
     void splitBrainIsDetectedAndDiscardMyDataResolvesIt() throws Exception {
-        ClusterConfig cfg = config("C");
-        createMd("alpha", 0, 1);
-        createMd("beta", 1, 0);
-        ReplicationNode a = ReplicationNode.start(cfg, "alpha", FaultInjection.NONE, 1 << 20);
-        nodes.add(a);
-        ReplicationNode b = ReplicationNode.start(cfg, "beta", FaultInjection.NONE, 1 << 20);
-        nodes.add(b);
-        a.upAll();
-        b.upAll();
-        Resource ra = a.resource("r0");
-        Resource rb = b.resource("r0");
-        PeerLink ab = ra.links.get(0);
-        PeerLink ba = rb.links.get(0);
-        await("connected", () -> ab.repl == ReplState.ESTABLISHED && ba.repl == ReplState.ESTABLISHED);
-        ra.newCurrentUuid(true);
-        await("both UpToDate", () -> ra.disk() == DiskState.UP_TO_DATE && rb.disk() == DiskState.UP_TO_DATE);
-        ra.primary(false);
+        Pair p = primaryPair(config("C"), FaultInjection.NONE);
+        Resource ra = p.ra();
+        Resource rb = p.rb();
+        PeerLink ab = p.ab();
+        PeerLink ba = p.ba();
         write(ra, 0, 65536, (byte) 1);
 
         rb.disconnect(null);
@@ -245,23 +254,11 @@ class TwoNodeEngineTest {
 
     @Test
     void anInterruptedResyncResumesWhereItStopped() throws Exception {
-        ClusterConfig cfg = config("C", "4M");
-        createMd("alpha", 0, 1);
-        createMd("beta", 1, 0);
-        ReplicationNode a = ReplicationNode.start(cfg, "alpha", FaultInjection.NONE, 1 << 20);
-        nodes.add(a);
-        ReplicationNode b = ReplicationNode.start(cfg, "beta", FaultInjection.NONE, 1 << 20);
-        nodes.add(b);
-        a.upAll();
-        b.upAll();
-        Resource ra = a.resource("r0");
-        Resource rb = b.resource("r0");
-        PeerLink ab = ra.links.get(0);
-        PeerLink ba = rb.links.get(0);
-        await("connected", () -> ab.repl == ReplState.ESTABLISHED && ba.repl == ReplState.ESTABLISHED);
-        ra.newCurrentUuid(true);
-        await("both UpToDate", () -> rb.disk() == DiskState.UP_TO_DATE);
-        ra.primary(false);
+        Pair p = primaryPair(config("C", "4M"), FaultInjection.NONE);
+        Resource ra = p.ra();
+        Resource rb = p.rb();
+        PeerLink ab = p.ab();
+        PeerLink ba = p.ba();
         rb.disconnect(null);
         await("alpha lost beta", () -> ab.repl == ReplState.OFF);
         for (int i = 0; i < 16; i++) {
@@ -289,22 +286,10 @@ class TwoNodeEngineTest {
 
     @Test
     void aPeerThatAnswersPingsButCompletesNoWriteIsDroppedAfterKoCount() throws Exception {
-        ClusterConfig cfg = config("C", "100M", "ko-count = 2\nping-timeout = 10\n");
-        createMd("alpha", 0, 1);
-        createMd("beta", 1, 0);
-        ReplicationNode a = ReplicationNode.start(cfg, "alpha", FaultInjection.NONE, 1 << 20);
-        nodes.add(a);
-        ReplicationNode b = ReplicationNode.start(cfg, "beta", FaultInjection.parse("apply-delay-ms=4000"), 1 << 20);
-        nodes.add(b);
-        a.upAll();
-        b.upAll();
-        Resource ra = a.resource("r0");
-        Resource rb = b.resource("r0");
-        PeerLink ab = ra.links.get(0);
-        await("connected", () -> ab.repl == ReplState.ESTABLISHED && rb.links.get(0).repl == ReplState.ESTABLISHED);
-        ra.newCurrentUuid(true);
-        await("both UpToDate", () -> rb.disk() == DiskState.UP_TO_DATE);
-        ra.primary(false);
+        Pair p = primaryPair(config("C", "100M", "ko-count = 2\nping-timeout = 10\n"),
+                FaultInjection.parse("apply-delay-ms=4000"));
+        Resource ra = p.ra();
+        PeerLink ab = p.ab();
         long start = System.nanoTime();
         write(ra, 0, 4096, (byte) 9); // beta answers pings but takes 4 s to write: ko-count 2 x timeout 0.5 s
         long ms = (System.nanoTime() - start) / 1_000_000;
