@@ -160,13 +160,8 @@ final class PeerLink {
                     @Override
                     protected void initChannel(Channel ch) {
                         ch.pipeline().addLast("flushes", new FlushConsolidationHandler(FLUSH_BATCH, true))
-                                .addLast("frames", new PeerFrameDecoder(res.node.maxPayloadBytes()))
-                                .addLast("handshake", new PeerHandshake(settings, kind));
-                        var delay = res.node.faults().receiveDelay();
-                        if (delay != null) {
-                            ch.pipeline().addLast("fault-delay", delay);
-                        }
-                        ch.pipeline().addLast("link", new LinkHandler(kind));
+                                .addLast("frames", new PeerFrameDecoder(res.node.maxPayloadBytes()));
+                        addSessionHandlers(ch.pipeline(), "frames", kind);
                     }
                 });
         b.connect(res.node.faults().dialAddress(peer)).addListener((ChannelFuture f) -> {
@@ -194,9 +189,23 @@ final class PeerLink {
         }
     }
 
-    /** The pipeline for an accepted connection whose HELLO named this link. */
-    ChannelInboundHandlerAdapter acceptedHandler(int kind) {
-        return new LinkHandler(kind);
+    /**
+     * Adds, after handler {@code after}, what a channel of this link runs once its frames are decoded:
+     * the handshake, the injected receive delay (tests only) and this link's frame handler.
+     *
+     * @return the handshake handler
+     */
+    PeerHandshake addSessionHandlers(io.netty.channel.ChannelPipeline p, String after, int kind) {
+        PeerHandshake hs = new PeerHandshake(settings, kind);
+        p.addAfter(after, "handshake", hs);
+        var delay = res.node.faults().receiveDelay();
+        String last = "handshake";
+        if (delay != null) {
+            p.addAfter(last, "fault-delay", delay);
+            last = "fault-delay";
+        }
+        p.addAfter(last, "link", new LinkHandler(kind));
+        return hs;
     }
 
     boolean accepting() {

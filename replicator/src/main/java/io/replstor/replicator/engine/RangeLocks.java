@@ -21,42 +21,37 @@ final class RangeLocks {
 
     /** Locks the stripes of the range in ascending stripe order (no deadlock between ranges). */
     void lock(long offset, long length) {
-        long first = offset >>> STRIPE_SHIFT;
-        long last = (offset + Math.max(length, 1) - 1) >>> STRIPE_SHIFT;
-        if (last - first + 1 >= STRIPES) {
-            for (ReentrantLock l : locks) {
-                l.lock();
-            }
-            return;
+        int[] r = stripes(offset, length);
+        for (int i = r[0]; i <= r[1]; i++) {
+            locks[i].lock();
         }
-        boolean[] take = new boolean[STRIPES];
-        for (long e = first; e <= last; e++) {
-            take[(int) (e % STRIPES)] = true;
-        }
-        for (int i = 0; i < STRIPES; i++) {
-            if (take[i]) {
-                locks[i].lock();
-            }
+        for (int i = r[2]; i <= r[3]; i++) {
+            locks[i].lock();
         }
     }
 
     void unlock(long offset, long length) {
+        int[] r = stripes(offset, length);
+        for (int i = r[3]; i >= r[2]; i--) {
+            locks[i].unlock();
+        }
+        for (int i = r[1]; i >= r[0]; i--) {
+            locks[i].unlock();
+        }
+    }
+
+    /**
+     * The stripes of the range as two ascending index runs {@code [a0, a1]} and {@code [b0, b1]}
+     * (the second empty unless the range wraps around the stripe table).
+     */
+    private static int[] stripes(long offset, long length) {
         long first = offset >>> STRIPE_SHIFT;
         long last = (offset + Math.max(length, 1) - 1) >>> STRIPE_SHIFT;
         if (last - first + 1 >= STRIPES) {
-            for (ReentrantLock l : locks) {
-                l.unlock();
-            }
-            return;
+            return new int[]{0, STRIPES - 1, 0, -1};
         }
-        boolean[] take = new boolean[STRIPES];
-        for (long e = first; e <= last; e++) {
-            take[(int) (e % STRIPES)] = true;
-        }
-        for (int i = STRIPES - 1; i >= 0; i--) {
-            if (take[i]) {
-                locks[i].unlock();
-            }
-        }
+        int a = (int) (first % STRIPES);
+        int b = (int) (last % STRIPES);
+        return a <= b ? new int[]{a, b, 0, -1} : new int[]{0, b, a, STRIPES - 1};
     }
 }

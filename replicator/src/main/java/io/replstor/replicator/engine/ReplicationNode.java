@@ -228,13 +228,7 @@ public final class ReplicationNode implements AutoCloseable {
                 ctx.close();
                 return;
             }
-            PeerHandshake hs = new PeerHandshake(link.settings, kind);
-            ctx.pipeline().addAfter(ctx.name(), "link", link.acceptedHandler(kind));
-            var delay = faults.receiveDelay();
-            if (delay != null) {
-                ctx.pipeline().addAfter(ctx.name(), "fault-delay", delay);
-            }
-            ctx.pipeline().addAfter(ctx.name(), "handshake", hs);
+            PeerHandshake hs = link.addSessionHandlers(ctx.pipeline(), ctx.name(), kind);
             ctx.pipeline().remove(this);
             try {
                 hs.channelRead(ctx.pipeline().context(hs), buf);

@@ -603,39 +603,34 @@ public final class Resource {
     /** Queues the write to the peers (or marks it for those not connected) and writes it locally. */
     private WriteOp issueWrite(Metadata m, long offset, ByteBuf src, boolean fua) throws StorageException {
         int len = src.readableBytes();
-        {
-            {
-                long seq = sequence.incrementAndGet();
-                WriteOp op;
-                joinLock.readLock().lock();
-                ranges.lock(offset, len);
-                try {
-                    int n = 0;
-                    for (PeerLink l : links) {
-                        if (l.replicating() != null) {
-                            n++;
-                        }
-                    }
-                    op = new WriteOp(n);
-                    long e = epoch.get();
-                    for (PeerLink l : links) {
-                        Session s = l.replicating();
-                        if (s != null) {
-                            s.sendWrite(op, seq, e, offset, src, fua);
-                        } else {
-                            int slot = m.state().slotOf(l.peer.id());
-                            if (slot >= 0) {
-                                m.bitmap().set(slot, offset, len);
-                            }
-                        }
-                    }
-                    data.write(offset, src, fua);
-                } finally {
-                    ranges.unlock(offset, len);
-                    joinLock.readLock().unlock();
+        long seq = sequence.incrementAndGet();
+        joinLock.readLock().lock();
+        ranges.lock(offset, len);
+        try {
+            int n = 0;
+            for (PeerLink l : links) {
+                if (l.replicating() != null) {
+                    n++;
                 }
-                return op;
             }
+            WriteOp op = new WriteOp(n);
+            long e = epoch.get();
+            for (PeerLink l : links) {
+                Session s = l.replicating();
+                if (s != null) {
+                    s.sendWrite(op, seq, e, offset, src, fua);
+                } else {
+                    int slot = m.state().slotOf(l.peer.id());
+                    if (slot >= 0) {
+                        m.bitmap().set(slot, offset, len);
+                    }
+                }
+            }
+            data.write(offset, src, fua);
+            return op;
+        } finally {
+            ranges.unlock(offset, len);
+            joinLock.readLock().unlock();
         }
     }
 
@@ -869,7 +864,7 @@ public final class Resource {
         }
         md.commit(st -> st.withDiskState(DiskState.INCONSISTENT));
         disk = DiskState.INCONSISTENT;
-        md.bitmap().setBits(s.slot, 0, limitBits);
+        setAllBits(s.slot);
         md.flush();
         LOG.info("resource {} on {}: invalidated ({}): full resync from {}", name(), self.name(), why,
                 source.peer.name());
@@ -1047,6 +1042,18 @@ public final class Resource {
     }
 
     void emitResource(String type) {
+        node.emit(resourceEvent(type));
+    }
+
+    void emitConnection(PeerLink l, String type) {
+        node.emit(connectionEvent(l, type));
+    }
+
+    void emitPeer(PeerLink l, String type) {
+        node.emit(peerEvent(l, type));
+    }
+
+    private EngineEvent resourceEvent(String type) {
         Map<String, Object> f = new LinkedHashMap<>();
         f.put("role", role.drbdName());
         f.put("disk", disk.drbdName());
@@ -1054,20 +1061,20 @@ public final class Resource {
         if (error != null) {
             f.put("error", error);
         }
-        node.emit(new EngineEvent(Instant.now(), type, "resource", name(), null, f));
+        return new EngineEvent(Instant.now(), type, "resource", name(), null, f);
     }
 
-    void emitConnection(PeerLink l, String type) {
+    private EngineEvent connectionEvent(PeerLink l, String type) {
         Map<String, Object> f = new LinkedHashMap<>();
         f.put("connection", l.conn.drbdName());
         f.put("peer_role", l.peerRole.drbdName());
         if (l.lastError != null) {
             f.put("last_error", l.lastError);
         }
-        node.emit(new EngineEvent(Instant.now(), type, "connection", name(), l.peer.name(), f));
+        return new EngineEvent(Instant.now(), type, "connection", name(), l.peer.name(), f);
     }
 
-    void emitPeer(PeerLink l, String type) {
+    private EngineEvent peerEvent(PeerLink l, String type) {
         Map<String, Object> f = new LinkedHashMap<>();
         Map<String, Object> st = l.status();
         f.put("replication", st.get("replication"));
@@ -1078,7 +1085,7 @@ public final class Resource {
             f.put("sync_rate_bytes_per_second", st.get("sync_rate_bytes_per_second"));
             f.put("sync_eta_seconds", st.get("sync_eta_seconds"));
         }
-        node.emit(new EngineEvent(Instant.now(), type, "peer-device", name(), l.peer.name(), f));
+        return new EngineEvent(Instant.now(), type, "peer-device", name(), l.peer.name(), f);
     }
 
     /** Once a second while a resync runs: a progress event per syncing peer (percent, rate, time left). */
@@ -1091,29 +1098,10 @@ public final class Resource {
     }
 
     void snapshot(List<EngineEvent> out) {
-        Map<String, Object> f = new LinkedHashMap<>();
-        f.put("role", role.drbdName());
-        f.put("disk", disk.drbdName());
-        f.put("up", up);
-        if (error != null) {
-            f.put("error", error);
-        }
-        out.add(new EngineEvent(Instant.now(), "exists", "resource", name(), null, f));
+        out.add(resourceEvent("exists"));
         for (PeerLink l : links) {
-            Map<String, Object> c = new LinkedHashMap<>();
-            c.put("connection", l.conn.drbdName());
-            c.put("peer_role", l.peerRole.drbdName());
-            if (l.lastError != null) {
-                c.put("last_error", l.lastError);
-            }
-            out.add(new EngineEvent(Instant.now(), "exists", "connection", name(), l.peer.name(), c));
-            Map<String, Object> st = l.status();
-            Map<String, Object> p = new LinkedHashMap<>();
-            p.put("replication", st.get("replication"));
-            p.put("peer_disk", st.get("peer_disk"));
-            p.put("out_of_sync_bytes", st.get("out_of_sync_bytes"));
-            p.put("sync_percent", st.get("sync_percent"));
-            out.add(new EngineEvent(Instant.now(), "exists", "peer-device", name(), l.peer.name(), p));
+            out.add(connectionEvent(l, "exists"));
+            out.add(peerEvent(l, "exists"));
         }
     }
 

@@ -59,6 +59,10 @@ final class Session {
     volatile String failMessage;
     int slot = -1;
 
+    /** Flyweights for received frames, one per channel (each is read on its own event loop). */
+    private final PeerFrame dataFrame = new PeerFrame();
+    private final PeerFrame metaFrame = new PeerFrame();
+
     // handshake
     private final CompletableFuture<PeerFrameCopy> peerUuids = new CompletableFuture<>();
     private final CompletableFuture<Integer> peerState = new CompletableFuture<>();
@@ -383,7 +387,7 @@ final class Session {
     // ---- receiving (event loop)
 
     void onFrame(boolean onData, ByteBuf buf) {
-        PeerFrame f = new PeerFrame().wrap(buf);
+        PeerFrame f = (onData ? dataFrame : metaFrame).wrap(buf);
         PeerFrameType t = f.type();
         boolean handedOff = false;
         try {
