@@ -178,6 +178,7 @@ EOF
 # the single-node default, also kept for a seed that brings no cluster file
 mkdir -p "$S/usr/share/replstor"
 cp "$S/etc/replstor/replstor.toml" "$S/usr/share/replstor/replstor.toml.default"
+cp "$S/etc/replstor/node" "$S/usr/share/replstor/node.default"
 # systemctl enable, done as the symlinks it would make
 wants() { mkdir -p "$S/etc/systemd/system/$1.wants"; ln -sf "../$2" "$S/etc/systemd/system/$1.wants/$2"; }
 wants multi-user.target repld.service
@@ -220,7 +221,7 @@ as_root sh -eu -c '
   [ "$rc" = 0 ] || { echo "make-cds failed" >&2; exit 1; }
   # refuse to write an image that cannot boot or that has an open root account
   for f in vmlinuz initrd.img boot/grub/grub.cfg usr/bin/java usr/sbin/nbd-client \
-           usr/local/bin/repld usr/local/bin/replctl etc/replstor/replstor.toml; do
+           usr/local/bin/repld usr/local/bin/replctl etc/replstor/replstor.toml etc/replstor/node; do
     [ -e "$R/$f" ] || { echo "image check: /$f missing" >&2; exit 1; }
   done
   ls "$R"/lib/modules/*/kernel/drivers/block/nbd.ko >/dev/null || { echo "image check: nbd.ko missing" >&2; exit 1; }

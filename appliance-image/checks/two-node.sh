@@ -168,8 +168,8 @@ finish() {
 echo "two-node check on $me (peer $peer): uptime=$(cut -d' ' -f1 /proc/uptime)s" \
      "$(systemctl show repld -p ActiveEnterTimestampMonotonic) repld=$(systemctl is-active repld)"
 echo "release: $(tr '\n' ' ' < /etc/replstor/release)"
-echo "repld start (first boot: create-md, then the daemon):"
-journalctl -u repld -o short-monotonic --no-pager | grep -E 'Starting|repld-prepare|ready:|Started' | head -n 8
+echo "repld start (first boot: the new backing file with fresh metadata, then the daemon):"
+journalctl -u repld -o short-monotonic --no-pager | grep -E 'Starting|new backing file|ready:|Started' | head -n 8
 mkdir -p "$MNT"
 replctl events > "$EVENTS" 2>&1 &
 events_pid=$!

@@ -8,6 +8,7 @@ import io.replstor.replicator.config.ClusterConfig;
 import io.replstor.replicator.config.ClusterConfigException;
 import io.replstor.replicator.config.NodeConfig;
 import io.replstor.replicator.engine.FaultInjection;
+import io.replstor.replicator.engine.MetadataSetup;
 import io.replstor.replicator.engine.ReplicationNode;
 import io.replstor.replicator.engine.Resource;
 import org.slf4j.Logger;
@@ -35,8 +36,8 @@ final class NodeCommand {
     private NodeCommand() {
     }
 
-    static int run(Path configFile, String nodeName, boolean up, PrintWriter out, PrintWriter err)
-            throws InterruptedException {
+    static int run(Path configFile, String nodeName, boolean up, boolean createMissingDisks, PrintWriter out,
+                   PrintWriter err) throws InterruptedException {
         ClusterConfig config;
         try {
             config = ClusterConfig.load(configFile);
@@ -56,6 +57,15 @@ final class NodeCommand {
         } catch (IllegalArgumentException e) {
             err.println("repld: " + e.getMessage());
             return 2;
+        }
+        if (createMissingDisks) {
+            for (MetadataSetup.Missing m : MetadataSetup.createMissing(config, nodeName)) {
+                switch (m.kind()) {
+                    case CREATED -> LOG.info("{}", m.message());
+                    case SKIPPED -> LOG.warn("{}", m.message());
+                    case FAILED -> LOG.error("{}", m.message());
+                }
+            }
         }
         ReplicationNode node;
         try {

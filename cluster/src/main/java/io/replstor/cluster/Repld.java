@@ -25,13 +25,20 @@ public final class Repld implements java.util.concurrent.Callable<Integer> {
     @CommandLine.Option(names = "--no-up", description = "leave the resources down (bring them up with replctl up)")
     boolean noUp;
 
+    @CommandLine.Option(names = "--create-missing-disks", description = {
+        "first create each resource of this node whose backing file does not exist yet: a sparse file with"
+                + " fresh metadata, as replctl create-md would (a new node's first start).",
+        "An existing file or device is never touched."})
+    boolean createMissingDisks;
+
     @Override
     public Integer call() throws Exception {
         if (config == null || node == null) {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     "give --config FILE --node NAME to run a cluster node, or a command (try: repld --help)");
         }
-        return NodeCommand.run(config, node, !noUp, spec.commandLine().getOut(), spec.commandLine().getErr());
+        return NodeCommand.run(config, node, !noUp, createMissingDisks, spec.commandLine().getOut(),
+                spec.commandLine().getErr());
     }
 
     public static void main(String[] args) {

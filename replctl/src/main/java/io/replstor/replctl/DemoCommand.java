@@ -10,6 +10,7 @@ import io.replstor.replicator.config.ClusterConfig;
 import io.replstor.replicator.config.NodeConfig;
 import io.replstor.replicator.config.ReplicationProtocol;
 import io.replstor.replicator.config.ResourceConfig;
+import io.replstor.replicator.engine.MetadataSetup;
 import io.replstor.replicator.meta.Metadata;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;

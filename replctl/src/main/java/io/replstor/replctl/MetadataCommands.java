@@ -1,11 +1,14 @@
 package io.replstor.replctl;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.replstor.common.Sizes;
 import io.replstor.common.io.StorageException;
+import io.replstor.replicator.config.NodeConfig;
+import io.replstor.replicator.engine.MetadataSetup;
 import io.replstor.replicator.meta.GenerationUuids;
 import io.replstor.replicator.meta.MetaDisk;
 import io.replstor.replicator.meta.Metadata;
@@ -21,6 +24,7 @@ import picocli.CommandLine.Parameters;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -60,7 +64,7 @@ final class MetadataCommands {
         @Override
         public Integer call() throws Exception {
             ConfigNodeOptions.Selection sel = nodeOptions.select(resource);
-            MetadataSetup.refuseIfUp(sel.node(), resource, "create-md");
+            refuseIfUp(sel.node(), resource, "create-md");
             PrintWriter out = spec.commandLine().getOut();
             List<String> files = new ArrayList<>();
             try (Metadata md = run(() -> MetadataSetup.create(sel.cluster(), sel.node(), sel.resource(), sel.disk(),
@@ -108,7 +112,7 @@ final class MetadataCommands {
         @Override
         public Integer call() throws Exception {
             ConfigNodeOptions.Selection sel = nodeOptions.select(resource);
-            MetadataSetup.refuseIfUp(sel.node(), resource, "dump-md");
+            refuseIfUp(sel.node(), resource, "dump-md");
             PrintWriter out = spec.commandLine().getOut();
             if (!Files.exists(sel.disk().disk())) {
                 throw ReplctlException.failed("resource '" + resource + "' on node " + sel.node().name()
@@ -139,6 +143,34 @@ final class MetadataCommands {
             throw ReplctlException.failed(e.getMessage() == null ? e.toString() : e.getMessage());
         } catch (IllegalArgumentException e) {
             throw ReplctlException.usage(e.getMessage()); // options the configuration gave that do not fit
+        }
+    }
+
+    /**
+     * Refuses (exit 1) if a daemon answers on the node's admin socket with {@code resource} up. A
+     * missing or silent socket means no daemon holds it: the caller proceeds.
+     */
+    static void refuseIfUp(NodeConfig node, String resource, String verb) throws ReplctlException {
+        Path socket = node.admin();
+        if (!Files.exists(socket)) {
+            return;
+        }
+        AdminClient.Response r;
+        try {
+            r = AdminClient.get(socket, "/status", 3_000);
+        } catch (AdminClient.AdminException e) {
+            return;
+        }
+        JsonNode s = r.ok() ? r.json() : null;
+        if (s == null) {
+            return;
+        }
+        for (JsonNode res : s.path("resources")) {
+            if (resource.equals(res.path("name").asText()) && res.path("up").asBoolean(false)) {
+                throw ReplctlException.failed("resource '" + resource + "' is up on node " + node.name()
+                        + " (repld pid " + s.path("pid").asText("?") + ", admin socket " + socket + "): take it down"
+                        + " first (replctl down " + resource + ") before " + verb);
+            }
         }
     }
 }

@@ -3,6 +3,7 @@ package io.replstor.replctl;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.replstor.replicator.config.ClusterConfig;
+import io.replstor.replicator.engine.MetadataSetup;
 import io.replstor.replicator.meta.CreateOptions;
 import io.replstor.replicator.meta.MetadataGeometry;
 import org.junit.jupiter.api.Test;

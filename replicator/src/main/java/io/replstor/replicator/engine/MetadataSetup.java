@@ -1,6 +1,5 @@
-package io.replstor.replctl;
+package io.replstor.replicator.engine;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.replstor.common.io.FileBackingStore;
 import io.replstor.replicator.config.ClusterConfig;
 import io.replstor.replicator.config.DiskConfig;
@@ -23,17 +22,17 @@ import java.util.function.Consumer;
 /**
  * create-md for one resource on one node, as the cluster file describes it: sizes the backing file
  * (and the external metadata file) so the data area holds the resource's {@code size}, creating or
- * extending regular files sparsely, then writes fresh metadata. Also the "is it up in a running
- * daemon" check that create-md and dump-md make first.
+ * extending regular files sparsely, then writes fresh metadata. Used by {@code replctl create-md},
+ * the demo, and {@code repld --create-missing-disks} ({@link #createMissing}).
  */
-final class MetadataSetup {
+public final class MetadataSetup {
     private MetadataSetup() {
     }
 
     /** What happened to a file create-md sized. */
-    record Prepared(Path path, String action, long sizeBytes, long previousBytes) {
+    public record Prepared(Path path, String action, long sizeBytes, long previousBytes) {
         /** "created /x/r0.img: 1GiB + 72KiB (sparse)" etc., or null if the file was used as it was. */
-        String describe() {
+        public String describe() {
             return switch (action) {
                 case "created" -> "created " + path + " (" + sizeBytes + " bytes, sparse)";
                 case "extended" -> "extended " + path + " from " + previousBytes + " to " + sizeBytes
@@ -44,7 +43,7 @@ final class MetadataSetup {
     }
 
     /** The options create-md uses for {@code resource} on {@code node}. */
-    static CreateOptions createOptions(ClusterConfig cluster, NodeConfig node, ResourceConfig resource,
+    public static CreateOptions createOptions(ClusterConfig cluster, NodeConfig node, ResourceConfig resource,
                                        boolean force) {
         List<Integer> peers = new ArrayList<>();
         cluster.peersOf(node.name()).forEach(p -> peers.add(p.id()));
@@ -60,7 +59,7 @@ final class MetadataSetup {
      * The smallest backing device whose internal-metadata layout leaves at least {@code dataBytes} of
      * data (the bitmap is sized for the whole device, so this is found by stepping up).
      */
-    static long internalDeviceBytes(CreateOptions o, long dataBytes) throws MetadataException {
+    public static long internalDeviceBytes(CreateOptions o, long dataBytes) throws MetadataException {
         long device = dataBytes + MetadataGeometry.metadataSizeBytes(dataBytes, o.maxPeers(), o.alRingBlocks());
         while (true) {
             long data = MetadataGeometry.forInternal(o, device).dataSizeBytes();
@@ -75,11 +74,11 @@ final class MetadataSetup {
      * Sizes the files and writes the metadata; {@code log} gets a line per file created or extended.
      * The returned metadata is open read-write: close it.
      *
-     * @throws ReplctlException 1 for a too-small block device or a path that cannot be created
      * @throws MetadataException existing metadata without force, or a layout that does not fit
+     * @throws IOException a too-small block device, a path that cannot be created, or an I/O error
      */
-    static Metadata create(ClusterConfig cluster, NodeConfig node, ResourceConfig resource, DiskConfig disk,
-                           boolean force, Consumer<String> log) throws IOException, ReplctlException {
+    public static Metadata create(ClusterConfig cluster, NodeConfig node, ResourceConfig resource, DiskConfig disk,
+                                  boolean force, Consumer<String> log) throws IOException {
         CreateOptions o = createOptions(cluster, node, resource, force);
         long size = resource.sizeBytes();
         if (disk.internalMetadata()) {
@@ -108,15 +107,15 @@ final class MetadataSetup {
      * Makes {@code path} at least {@code required} bytes: a missing path becomes a sparse regular
      * file, a short regular file is extended sparsely, a short block device is an error.
      */
-    static Prepared ensureSize(Path path, long required, String what) throws IOException, ReplctlException {
+    public static Prepared ensureSize(Path path, long required, String what) throws IOException {
         if (!Files.exists(path)) {
             if (path.normalize().startsWith("/dev/")) {
-                throw ReplctlException.failed(what + " " + path + " does not exist (a device under /dev is not"
+                throw new IOException(what + " " + path + " does not exist (a device under /dev is not"
                         + " created as a file; create or activate the device first)");
             }
             Path parent = path.toAbsolutePath().getParent();
             if (parent != null && !Files.isDirectory(parent)) {
-                throw ReplctlException.failed(what + " " + path + " does not exist, nor does its directory "
+                throw new IOException(what + " " + path + " does not exist, nor does its directory "
                         + parent + ": create the directory first");
             }
             Files.createFile(path);
@@ -126,7 +125,7 @@ final class MetadataSetup {
             return new Prepared(path, "created", required, 0);
         }
         if (Files.isDirectory(path)) {
-            throw ReplctlException.failed(what + " " + path + " is a directory, not a file or block device");
+            throw new IOException(what + " " + path + " is a directory, not a file or block device");
         }
         if (Files.isRegularFile(path)) {
             long size = Files.size(path);
@@ -143,37 +142,85 @@ final class MetadataSetup {
             size = dev.sizeBytes();
         }
         if (size < required) {
-            throw ReplctlException.failed(what + " " + path + " is a block device of " + size + " bytes; "
+            throw new IOException(what + " " + path + " is a block device of " + size + " bytes; "
                     + required + " bytes are required (the resource's size plus its metadata): use a larger device");
         }
         return new Prepared(path, "kept", size, size);
     }
 
+    /** What {@link #createMissing} did about one resource of the node. */
+    public record Missing(String resource, Kind kind, String message) {
+        public enum Kind {
+            /** The backing file did not exist: created sparse, with fresh metadata. */
+            CREATED,
+            /** Missing, but not created here (a device under /dev, or external metadata that exists). */
+            SKIPPED,
+            /** Missing, and creating it failed. */
+            FAILED
+        }
+    }
+
     /**
-     * Refuses (exit 1) if a daemon answers on the node's admin socket with {@code resource} up. A
-     * missing or silent socket means no daemon holds it: the caller proceeds.
+     * {@code repld --create-missing-disks}: for each resource of {@code nodeName} whose backing file
+     * does not exist yet, creates the file (sparse) with fresh metadata, as {@code replctl create-md}
+     * would; so a new node (an appliance's first boot) needs no separate create-md step. A backing
+     * file or device that exists is never touched, whatever it holds: metadata on a disk that may
+     * hold data is the admin's {@code create-md}. Not created either: a missing path under
+     * {@code /dev} (a device the admin must provide), and a missing backing file whose external
+     * meta-disk exists (they belong together). A failure for one resource does not stop the
+     * others; the daemon then reports that resource when it opens it.
+     *
+     * @return one entry per resource whose backing file was missing, in the cluster file's order
      */
-    static void refuseIfUp(NodeConfig node, String resource, String verb) throws ReplctlException {
-        Path socket = node.admin();
-        if (!Files.exists(socket)) {
-            return;
-        }
-        AdminClient.Response r;
-        try {
-            r = AdminClient.get(socket, "/status", 3_000);
-        } catch (AdminClient.AdminException e) {
-            return;
-        }
-        JsonNode s = r.ok() ? r.json() : null;
-        if (s == null) {
-            return;
-        }
-        for (JsonNode res : s.path("resources")) {
-            if (resource.equals(res.path("name").asText()) && res.path("up").asBoolean(false)) {
-                throw ReplctlException.failed("resource '" + resource + "' is up on node " + node.name()
-                        + " (repld pid " + s.path("pid").asText("?") + ", admin socket " + socket + "): take it down"
-                        + " first (replctl down " + resource + ") before " + verb);
+    public static List<Missing> createMissing(ClusterConfig cluster, String nodeName) {
+        NodeConfig node = cluster.node(nodeName).orElseThrow(
+                () -> new IllegalArgumentException("no node named '" + nodeName + "'"));
+        List<Missing> done = new ArrayList<>();
+        for (ResourceConfig r : cluster.resources()) {
+            DiskConfig disk = r.on(nodeName).orElse(null);
+            if (disk == null || Files.exists(disk.disk())) {
+                continue;
             }
+            String who = "resource " + r.name() + " on node " + nodeName;
+            if (disk.disk().normalize().startsWith("/dev/")) {
+                done.add(new Missing(r.name(), Missing.Kind.SKIPPED, who + ": backing device " + disk.disk()
+                        + " does not exist; a device is not created as a file"));
+                continue;
+            }
+            Path meta = disk.metaDisk().orElse(null);
+            if (meta != null && Files.exists(meta)) {
+                done.add(new Missing(r.name(), Missing.Kind.SKIPPED, who + ": backing file " + disk.disk()
+                        + " does not exist but its meta-disk " + meta + " does; leaving both alone"
+                        + " (replctl create-md " + r.name() + " --force makes new metadata)"));
+                continue;
+            }
+            List<String> files = new ArrayList<>();
+            try {
+                Path parent = disk.disk().toAbsolutePath().getParent();
+                if (parent != null) {
+                    Files.createDirectories(parent);
+                }
+                try (Metadata md = create(cluster, node, r, disk, false, files::add)) {
+                    done.add(new Missing(r.name(), Missing.Kind.CREATED, who + ": new backing file: "
+                            + String.join(", ", files) + "; fresh metadata (" + md.describe() + ")"));
+                }
+            } catch (IOException | RuntimeException e) {
+                removeQuietly(disk.disk()); // both were missing: leave nothing half-made behind
+                if (meta != null) {
+                    removeQuietly(meta);
+                }
+                done.add(new Missing(r.name(), Missing.Kind.FAILED, who + ": creating " + disk.disk()
+                        + " with fresh metadata failed: " + (e.getMessage() == null ? e.toString() : e.getMessage())));
+            }
+        }
+        return done;
+    }
+
+    private static void removeQuietly(Path p) {
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException e) {
+            // reported with the failure that led here: the file is what the admin then finds
         }
     }
 }
