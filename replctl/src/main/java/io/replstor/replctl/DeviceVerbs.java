@@ -31,11 +31,6 @@ final class DeviceVerbs {
         String device;
 
         @Override
-        String verb() {
-            return "attach";
-        }
-
-        @Override
         void options(ObjectNode body) {
             if (device != null) {
                 if (!DEVICE.matcher(device).matches()) {
@@ -106,9 +101,5 @@ final class DeviceVerbs {
             description = {"Disconnect the resource's kernel NBD device on the node (refused while it is mounted or"
                     + " otherwise in use).", "The last client leaving demotes an auto-promoted node."})
     static final class Detach extends ResourceVerbs.Verb {
-        @Override
-        String verb() {
-            return "detach";
-        }
     }
 }

@@ -40,8 +40,10 @@ final class ResourceVerbs {
         @Option(names = "--json", description = "print the node's JSON answer as is")
         boolean json;
 
-        /** The verb in the URL: "primary", "invalidate-remote", ... */
-        abstract String verb();
+        /** The verb in the URL: the command's name ("primary", "invalidate-remote", ...). */
+        final String verb() {
+            return spec.name();
+        }
 
         /** The request body; only options that were given. */
         void options(ObjectNode body) {
@@ -104,19 +106,11 @@ final class ResourceVerbs {
     @Command(name = "up", mixinStandardHelpOptions = true,
             description = "Attach the resource's disk (open its metadata) and start connecting to the peers.")
     static final class Up extends Verb {
-        @Override
-        String verb() {
-            return "up";
-        }
     }
 
     @Command(name = "down", mixinStandardHelpOptions = true,
             description = "Disconnect, detach and close the metadata; the NBD export refuses clients.")
     static final class Down extends Verb {
-        @Override
-        String verb() {
-            return "down";
-        }
     }
 
     @Command(name = "primary", mixinStandardHelpOptions = true,
@@ -124,11 +118,6 @@ final class ResourceVerbs {
     static final class Primary extends Verb {
         @Option(names = "--force", description = "promote a Consistent, Outdated or Inconsistent disk too")
         boolean force;
-
-        @Override
-        String verb() {
-            return "primary";
-        }
 
         @Override
         void options(ObjectNode body) {
@@ -141,10 +130,6 @@ final class ResourceVerbs {
     @Command(name = "secondary", mixinStandardHelpOptions = true,
             description = "Demote the resource (refused while NBD clients are connected).")
     static final class Secondary extends Verb {
-        @Override
-        String verb() {
-            return "secondary";
-        }
     }
 
     @Command(name = "connect", mixinStandardHelpOptions = true, description = "Leave StandAlone and connect.")
@@ -152,11 +137,6 @@ final class ResourceVerbs {
         @Option(names = "--discard-my-data",
                 description = "after a split brain, become the sync target and discard this node's changes")
         boolean discardMyData;
-
-        @Override
-        String verb() {
-            return "connect";
-        }
 
         @Override
         void options(ObjectNode body) {
@@ -169,44 +149,24 @@ final class ResourceVerbs {
 
     @Command(name = "disconnect", mixinStandardHelpOptions = true, description = "Go StandAlone.")
     static final class Disconnect extends PeerVerb {
-        @Override
-        String verb() {
-            return "disconnect";
-        }
     }
 
     @Command(name = "invalidate", mixinStandardHelpOptions = true,
             description = "Discard the local data: full resync from a peer (Connected, not Primary).")
     static final class Invalidate extends Verb {
-        @Override
-        String verb() {
-            return "invalidate";
-        }
     }
 
     @Command(name = "invalidate-remote", mixinStandardHelpOptions = true,
             description = "Make the peer resync fully from this node.")
     static final class InvalidateRemote extends PeerVerb {
-        @Override
-        String verb() {
-            return "invalidate-remote";
-        }
     }
 
     @Command(name = "pause-sync", mixinStandardHelpOptions = true, description = "Pause a running resync.")
     static final class PauseSync extends PeerVerb {
-        @Override
-        String verb() {
-            return "pause-sync";
-        }
     }
 
     @Command(name = "resume-sync", mixinStandardHelpOptions = true, description = "Resume a paused resync.")
     static final class ResumeSync extends PeerVerb {
-        @Override
-        String verb() {
-            return "resume-sync";
-        }
     }
 
     @Command(name = "new-current-uuid", mixinStandardHelpOptions = true,
@@ -215,11 +175,6 @@ final class ResourceVerbs {
         @Option(names = "--clear-bitmap", description = "on connected, Inconsistent, never-synced peers: skip the"
                 + " initial sync and make both UpToDate")
         boolean clearBitmap;
-
-        @Override
-        String verb() {
-            return "new-current-uuid";
-        }
 
         @Override
         void options(ObjectNode body) {

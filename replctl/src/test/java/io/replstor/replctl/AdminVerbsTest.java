@@ -13,8 +13,6 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
@@ -86,10 +84,7 @@ class AdminVerbsTest {
     }
 
     private Cli.Result run(String... args) {
-        List<String> all = new ArrayList<>(Arrays.asList(args));
-        all.add("--admin");
-        all.add(admin);
-        return Cli.run(all.toArray(String[]::new));
+        return Cli.runAt(admin, args);
     }
 
     private void answerVerbs() {

@@ -8,8 +8,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -39,10 +37,7 @@ class DeviceVerbsTest {
     }
 
     private Cli.Result run(String... args) {
-        List<String> all = new ArrayList<>(Arrays.asList(args));
-        all.add("--admin");
-        all.add(admin);
-        return Cli.run(all.toArray(String[]::new));
+        return Cli.runAt(admin, args);
     }
 
     /** Verbs answer like the node; status says r0 is on /dev/nbd0. */
