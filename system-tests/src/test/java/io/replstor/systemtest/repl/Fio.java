@@ -46,7 +46,11 @@ final class Fio {
         return new Fio(name, offset, size, iodepth, randseed);
     }
 
-    /** Extra fio options, e.g. {@code --rate_iops=N}. */
+    /**
+     * Extra fio options, e.g. {@code --rate_iops=N}. Not pacing ({@code --rate_iops}, {@code --thinktime}) in a job
+     * whose server is killed under it: fio then waits in {@code io_u_quiesce}, which never ends once the connection
+     * is dead (see {@link PrimaryCrashVerifyStateTest}).
+     */
     Fio with(String... options) {
         extra.addAll(List.of(options));
         return this;

@@ -24,8 +24,9 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  *
  * <p>After the test, every repld this test started is stopped by its PID (SIGTERM, then SIGKILL), as are helper
  * processes (fio, {@code replctl events}); network namespaces are deleted by name. The test fails when a node that
- * was not deliberately killed exited on its own, did not exit 0 on SIGTERM, or logged a Netty buffer leak. On failure the tail of every node's
- * log is printed and the scratch directory is kept; on success it is deleted.
+ * was not deliberately killed exited on its own, did not exit 0 on SIGTERM, logged a Netty buffer leak, or wrote more
+ * than 64 MiB of log (a logging loop). On failure the tail of every node's log is printed and the scratch directory is
+ * kept; on success it is deleted.
  */
 final class ReplFixture implements BeforeEachCallback, AfterEachCallback {
     private static final Path LOG_ROOT = Path.of("target", "system-test-logs");

@@ -28,6 +28,8 @@ final class ReplNode {
     static final Duration START_TIMEOUT = Duration.ofSeconds(30);
     private static final Duration REPLCTL_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration KILL_WAIT = Duration.ofSeconds(10);
+    /** A repld log above this size in one test is a problem in itself: the busiest test logs well under 1 MiB. */
+    private static final long RUNAWAY_LOG_BYTES = 64L << 20;
     private static final Path ROOT = ReplstorRoot.find();
 
     private final ReplFixture fixture;
@@ -123,7 +125,7 @@ final class ReplNode {
     void awaitReady() {
         String ready = "replstor node " + name + " (id " + id + ") ready";
         long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
-        while (!current.log().contains(ready)) {
+        while (!current.logContains(ready)) {
             if (!current.isAlive()) {
                 fail(name + ": repld exited (code " + current.exitCode().orElse(-1) + ") before it was ready:\n"
                         + current.log());
@@ -176,9 +178,13 @@ final class ReplNode {
                     + current.exitCode().orElse(-1) + " (log " + current.logFile() + ")");
         }
         for (BackgroundProcess run : runs) {
-            if (run.log().contains("LEAK: ")) {
+            if (run.logContains("LEAK: ")) {
                 problems.add(name + ": repld pid " + run.pid() + " logged a Netty buffer leak (log " + run.logFile()
                         + ")");
+            }
+            if (run.logBytes() > RUNAWAY_LOG_BYTES) {
+                problems.add(name + ": repld pid " + run.pid() + " wrote " + (run.logBytes() >> 20) + " MiB of log, "
+                        + "more than a test can explain (a logging loop?); log " + run.logFile());
             }
         }
         if (!current.strayChildren().isEmpty()) {

@@ -1,7 +1,6 @@
 package io.replstor.systemtest.support;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -12,6 +11,11 @@ import java.util.concurrent.TimeUnit;
 /**
  * A long-running program the test started (a server, nbdfuse), with stdout and stderr appended to a log file that
  * starts with the command line. It is only ever stopped through the PID of the process started here.
+ *
+ * <p>Reading the log never takes more than a few MiB of heap, however much the process wrote: a program caught in
+ * an error loop can write gigabytes in a minute, and a test that then quotes the log in its failure message must
+ * still fail with that message (an {@link OutOfMemoryError} from reading a 2 GiB file would end the whole test
+ * run instead).
  */
 public final class BackgroundProcess {
     private static final Duration STOP_GRACE = Duration.ofSeconds(5);
@@ -54,12 +58,19 @@ public final class BackgroundProcess {
         return logFile;
     }
 
+    /** The log; beyond a few MiB its head and its tail ({@link OutputFiles#read}). */
     public String log() {
-        try {
-            return Files.readString(logFile);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read log " + logFile, e);
-        }
+        return OutputFiles.read(logFile);
+    }
+
+    /** The log's size in bytes. */
+    public long logBytes() {
+        return OutputFiles.size(logFile);
+    }
+
+    /** Whether the log holds {@code text} (ASCII) anywhere, however large it is. */
+    public boolean logContains(String text) {
+        return OutputFiles.contains(logFile, text);
     }
 
     /** The exit code if the process ended without {@link #stop()} being called: it crashed or gave up. */

@@ -19,6 +19,11 @@ import java.util.concurrent.TimeUnit;
 public final class ExternalCommand {
     private static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration STOP_GRACE = Duration.ofSeconds(5);
+    /**
+     * Captured stdout and stderr are kept whole up to this size, so that checks on them see everything; above it (a
+     * program stuck printing errors) only their head and tail, rather than the test run dying of OutOfMemoryError.
+     */
+    private static final int CAPTURE_LIMIT = 64 << 20;
 
     private final List<String> argv;
     private Duration timeout = DEFAULT_TIMEOUT;
@@ -69,9 +74,10 @@ public final class ExternalCommand {
                 ProcessControl.stop(process, STOP_GRACE);
             }
             Duration elapsed = Duration.ofNanos(System.nanoTime() - startNs);
-            String stdout = stdoutFile != null ? "(written to " + stdoutFile + ")" : Files.readString(out);
-            return new CommandResult(argv, finished ? process.exitValue() : -1, stdout, Files.readString(err),
-                    elapsed, !finished, timeout);
+            String stdout = stdoutFile != null ? "(written to " + stdoutFile + ")"
+                    : OutputFiles.read(out, CAPTURE_LIMIT);
+            return new CommandResult(argv, finished ? process.exitValue() : -1, stdout,
+                    OutputFiles.read(err, CAPTURE_LIMIT), elapsed, !finished, timeout);
         } catch (IOException e) {
             throw new UncheckedIOException("could not run " + argv, e);
         } catch (InterruptedException e) {

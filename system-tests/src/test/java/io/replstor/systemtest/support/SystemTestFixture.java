@@ -101,7 +101,7 @@ public final class SystemTestFixture implements BeforeEachCallback, AfterEachCal
                 problems.add(server.describe() + " left child processes " + process.strayChildren()
                         + " alive at stop (does the launcher exec?); they were stopped by PID");
             }
-            if (process.log().contains("LEAK: ")) {
+            if (process.logContains("LEAK: ")) {
                 problems.add(server.describe() + " logged a Netty buffer leak");
             }
         }
