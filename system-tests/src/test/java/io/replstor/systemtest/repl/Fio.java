@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.replstor.systemtest.support.BackgroundProcess;
 import io.replstor.systemtest.support.CommandResult;
 import io.replstor.systemtest.support.ExternalCommand;
+import io.replstor.systemtest.support.OutputFiles;
 import io.replstor.systemtest.support.Tools;
 import java.time.Duration;
 import java.io.IOException;
@@ -99,7 +100,8 @@ final class Fio {
         if (!Files.exists(report)) {
             fail("fio wrote no report " + report);
         }
-        String text = Files.readString(report);
+        // bounded: fio stuck in an error loop writes its messages here too, gigabytes of them
+        String text = OutputFiles.read(report, 64 << 20);
         int start = text.indexOf('{');
         if (start < 0) {
             fail("fio report " + report + " holds no JSON:\n" + text);

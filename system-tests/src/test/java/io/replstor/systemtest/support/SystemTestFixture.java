@@ -70,7 +70,9 @@ public final class SystemTestFixture implements BeforeEachCallback, AfterEachCal
     public void afterEach(ExtensionContext context) throws IOException {
         List<String> problems = stopServers();
         boolean failed = context.getExecutionException().isPresent() || !problems.isEmpty();
-        if (failed) {
+        if (scratchDir == null) {
+            System.out.println("no scratch directory: the test failed before one was made");
+        } else if (failed) {
             servers.forEach(SystemTestFixture::printLog);
             System.out.println("scratch directory kept for inspection: " + scratchDir);
         } else if (containsMountPoint(scratchDir)) {
