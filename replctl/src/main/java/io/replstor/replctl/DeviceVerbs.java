@@ -41,41 +41,18 @@ final class DeviceVerbs {
             }
         }
 
-        /** As every verb, but prints the device the node recorded (its status), or with --json adds it to the answer. */
+        /** Prints the device the node recorded (its status), or with --json adds it to the answer. */
         @Override
-        public Integer call() throws Exception {
-            checkName("resource", resource);
-            ObjectNode body = JSON.createObjectNode();
-            options(body);
-            Path socket = nodeOptions.socket();
-            AdminClient.Response r;
-            try {
-                r = AdminClient.post(socket, "/resources/" + resource + "/attach", JSON.writeValueAsString(body),
-                        AdminClient.VERB_TIMEOUT_MILLIS);
-            } catch (AdminClient.AdminException e) {
-                throw ReplctlException.unreachable(e.getMessage());
-            }
-            PrintWriter out = spec.commandLine().getOut();
-            if (!r.ok()) {
-                if (json) {
-                    out.print(r.body().endsWith("\n") ? r.body() : r.body() + "\n");
-                    out.flush();
-                }
-                throw ReplctlException.failed(r.errorMessage(socket));
-            }
+        void printAnswer(AdminClient.Response r, Path socket, PrintWriter out) throws Exception {
             JsonNode answer = r.json();
-            String message = answer != null && answer.hasNonNull("message") ? answer.get("message").asText()
-                    : resource + ": attach done";
             String dev = recordedDevice(socket);
             if (json) {
                 ObjectNode o = answer != null && answer.isObject() ? (ObjectNode) answer : JSON.createObjectNode();
                 o.put("device", dev);
                 out.println(JSON.writeValueAsString(o));
             } else {
-                out.println(dev != null ? dev : message);
+                out.println(dev != null ? dev : message(answer));
             }
-            out.flush();
-            return ExitCodes.OK;
         }
 
         /** The resource's {@code device} in the node's status, or null if it cannot be read. */

@@ -63,21 +63,35 @@ final class ResourceVerbs {
                 throw ReplctlException.unreachable(e.getMessage());
             }
             PrintWriter out = spec.commandLine().getOut();
-            if (json) {
-                out.print(r.body().endsWith("\n") ? r.body() : r.body() + "\n");
-                out.flush();
-            }
             if (!r.ok()) {
+                if (json) {
+                    printBody(r, out);
+                }
                 throw ReplctlException.failed(r.errorMessage(socket));
             }
-            if (!json) {
-                JsonNode answer = r.json();
-                String message = answer != null && answer.hasNonNull("message") ? answer.get("message").asText()
-                        : resource + ": " + verb() + " done";
-                out.println(message);
-                out.flush();
-            }
+            printAnswer(r, socket, out);
+            out.flush();
             return ExitCodes.OK;
+        }
+
+        /** After a successful verb: with --json the node's answer as is, else its {@code message}. */
+        void printAnswer(AdminClient.Response r, Path socket, PrintWriter out) throws Exception {
+            if (json) {
+                printBody(r, out);
+            } else {
+                out.println(message(r.json()));
+            }
+        }
+
+        /** The answer's {@code message}, or "RES: VERB done" if it has none. */
+        String message(JsonNode answer) {
+            return answer != null && answer.hasNonNull("message") ? answer.get("message").asText()
+                    : resource + ": " + verb() + " done";
+        }
+
+        static void printBody(AdminClient.Response r, PrintWriter out) {
+            out.print(r.body().endsWith("\n") ? r.body() : r.body() + "\n");
+            out.flush();
         }
 
         /** A name for the URL or the body, checked before anything is sent. */
