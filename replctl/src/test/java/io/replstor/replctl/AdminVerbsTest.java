@@ -2,10 +2,7 @@ package io.replstor.replctl;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -23,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The node verbs, status and events against a fake admin API on a real Unix socket. */
-class AdminVerbsTest {
+class AdminVerbsTest extends FakeNodeTestBase {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** A node with r0 Primary: beta resyncing from it, gamma disconnected after a split brain; r1 failed to attach. */
@@ -65,27 +62,6 @@ class AdminVerbsTest {
                "description":"vm1","connections":0,"requests":5,"bytes_read":4096,"bytes_written":0,"errors":0,
                "protocol_errors":0}]}
             """;
-
-    @TempDir
-    Path tmp;
-    FakeNode node;
-    String admin;
-
-    @BeforeEach
-    void start() {
-        Path socket = tmp.resolve("alpha.sock");
-        admin = socket.toString();
-        node = new FakeNode(socket, r -> FakeNode.ok("{}"));
-    }
-
-    @AfterEach
-    void stop() throws Exception {
-        node.close();
-    }
-
-    private Cli.Result run(String... args) {
-        return Cli.runAt(admin, args);
-    }
 
     private void answerVerbs() {
         node.route(r -> {

@@ -2,43 +2,18 @@ package io.replstor.replctl;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** attach, detach and the device in status, against a fake admin API on a real Unix socket. */
-class DeviceVerbsTest {
+class DeviceVerbsTest extends FakeNodeTestBase {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String ATTACHED = AdminVerbsTest.STATUS.replaceFirst("\"device\": null",
             "\"device\": \"/dev/nbd0\"");
-
-    @TempDir
-    Path tmp;
-    FakeNode node;
-    String admin;
-
-    @BeforeEach
-    void start() {
-        Path socket = tmp.resolve("alpha.sock");
-        admin = socket.toString();
-        node = new FakeNode(socket, r -> FakeNode.ok("{}"));
-    }
-
-    @AfterEach
-    void stop() throws Exception {
-        node.close();
-    }
-
-    private Cli.Result run(String... args) {
-        return Cli.runAt(admin, args);
-    }
 
     /** Verbs answer like the node; status says r0 is on /dev/nbd0. */
     private void attachedNode() {
