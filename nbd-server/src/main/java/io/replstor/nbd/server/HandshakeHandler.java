@@ -1,6 +1,7 @@
 package io.replstor.nbd.server;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.replstor.common.io.ClientGate;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -18,7 +19,13 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import java.util.stream.Collectors;
 
 /**
@@ -31,6 +38,14 @@ import java.util.stream.Collectors;
  * cannot be trusted); an option longer than {@link #MAX_OPTION_BYTES} closes it too (denial of
  * service); malformed option data gets ERR_INVALID and unknown options ERR_UNSUP, and parsing goes on.
  * Error replies carry a human-readable message.
+ *
+ * <p>Admission: GO and EXPORT_NAME on a {@link ClientGate} device ask the gate, which may answer
+ * later from another thread (a cluster store commits a promotion). Meanwhile the connection reads
+ * nothing and decodes nothing: options or requests the client pipelined stay in the cumulation, to
+ * be decoded after a refusal or handed to the transmission handler after an admission. The answer is
+ * acted on on the channel's event loop. The handshake timeout keeps running while the gate decides:
+ * a client that waits longer than that is disconnected like any other slow handshake, and an
+ * admission that arrives after the connection has gone is released at once.
  */
 final class HandshakeHandler extends ByteToMessageDecoder {
     private static final Logger LOG = LoggerFactory.getLogger(HandshakeHandler.class);
@@ -43,6 +58,8 @@ final class HandshakeHandler extends ByteToMessageDecoder {
     private boolean flagsReceived;
     /** Set after ABORT or a violation: whatever else arrives is dropped. */
     private boolean done;
+    /** Set while a gate decides on this client: input is neither read nor decoded. */
+    private boolean admissionPending;
     private ScheduledFuture<?> timeout;
     private String peer = "?";
     private InetAddress peerAddress;
@@ -62,7 +79,8 @@ final class HandshakeHandler extends ByteToMessageDecoder {
         ctx.writeAndFlush(greeting, ctx.voidPromise());
         int seconds = server.config().handshakeTimeoutSeconds();
         timeout = ctx.executor().schedule(() -> {
-            LOG.info("client {}: handshake not finished within {} s; disconnecting", peer, seconds);
+            LOG.info("client {}: handshake not finished within {} s{}; disconnecting", peer, seconds,
+                    admissionPending ? " (still waiting for the export to admit it)" : "");
             ctx.close();
         }, seconds, TimeUnit.SECONDS);
         super.channelActive(ctx);
@@ -93,8 +111,24 @@ final class HandshakeHandler extends ByteToMessageDecoder {
     }
 
     @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) throws Exception {
+        if (admissionPending) {
+            // ByteToMessageDecoder calls read() here when auto-read is off and nothing was decoded
+            // (it takes that for a half-read frame); that would go on filling the cumulation
+            ctx.fireChannelReadComplete();
+            return;
+        }
+        super.channelReadComplete(ctx);
+    }
+
+    @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
-        if (done) {
+        if (admissionPending) {
+            return; // keep the bytes; they are decoded or handed on once the gate answers
+        }
+        if (done || !ctx.channel().isActive()) {
+            // nothing left to answer; and a client that has gone must not be admitted (decodeLast
+            // on close would otherwise parse a GO still in the cumulation)
             in.skipBytes(in.readableBytes());
             return;
         }
@@ -182,9 +216,13 @@ final class HandshakeHandler extends ByteToMessageDecoder {
             ctx.close();
             return;
         }
-        String refused = admit(export);
+        admit(ctx, export, refused -> exportNameAnswered(ctx, name, export, refused));
+    }
+
+    private void exportNameAnswered(ChannelHandlerContext ctx, String name, NbdExport export, String refused) {
         if (refused != null) {
             LOG.info("client {}: EXPORT_NAME '{}' refused: {}; disconnecting", peer, name, refused);
+            done = true;
             ctx.close();
             return;
         }
@@ -270,13 +308,24 @@ final class HandshakeHandler extends ByteToMessageDecoder {
             return;
         }
         if (option == Nbd.OPT_GO) {
-            String refused = admit(export);
-            if (refused != null) {
-                LOG.info("client {}: export '{}' refused: {}", peer, export.name(), refused);
-                error(ctx, option, Nbd.REP_ERR_POLICY, "export '" + export.name() + "': " + refused);
-                return;
-            }
+            admit(ctx, export, refused -> goAnswered(ctx, export, refused));
+        } else {
+            sendInfo(ctx, option, export);
         }
+    }
+
+    private void goAnswered(ChannelHandlerContext ctx, NbdExport export, String refused) {
+        if (refused != null) {
+            LOG.info("client {}: export '{}' refused: {}", peer, export.name(), refused);
+            error(ctx, Nbd.OPT_GO, Nbd.REP_ERR_POLICY, "export '" + export.name() + "': " + refused);
+            return;
+        }
+        sendInfo(ctx, Nbd.OPT_GO, export);
+        startTransmission(ctx, export);
+    }
+
+    /** The INFO replies and the ACK that INFO and GO share. */
+    private void sendInfo(ChannelHandlerContext ctx, int option, NbdExport export) {
         // unknown info requests are ignored; we send every info type we know, asked or not
         ByteBuf info = ctx.alloc().buffer(14);
         info.writeShort(Nbd.INFO_EXPORT).writeLong(export.device().sizeBytes())
@@ -296,9 +345,6 @@ final class HandshakeHandler extends ByteToMessageDecoder {
         bs.writeShort(Nbd.INFO_BLOCK_SIZE).writeInt(1).writeInt(4096).writeInt(server.config().maxPayloadBytes());
         reply(ctx, option, Nbd.REP_INFO, bs);
         reply(ctx, option, Nbd.REP_ACK, null);
-        if (option == Nbd.OPT_GO) {
-            startTransmission(ctx, export);
-        }
     }
 
     /**
@@ -386,19 +432,98 @@ final class HandshakeHandler extends ByteToMessageDecoder {
         ctx.pipeline().remove(this); // any bytes already read go on to the transmission handler
     }
 
-    /** Asks a gated device to admit this client; null if admitted (then it must be released). */
-    private String admit(NbdExport export) {
+    /**
+     * Passes the export's answer for this client to {@code then}: null to admit (the transmission
+     * handler then owns the admission and releases it), else the reason for the refusal. An export
+     * without a gate admits at once. A gate may answer later on any thread: input pauses until then,
+     * and the answer is handled on this channel's event loop by {@link #onAnswer}.
+     */
+    private void admit(ChannelHandlerContext ctx, NbdExport export, Consumer<String> then) {
         if (!(export.device() instanceof ClientGate gate)) {
-            return null;
+            then.accept(null);
+            return;
         }
-        String refused;
+        pauseInput(ctx);
+        ask(gate).whenComplete((refused, error) -> {
+            try {
+                ctx.executor().execute(() -> onAnswer(ctx, gate, export, refused, error, then));
+            } catch (RejectedExecutionException e) {
+                // the event loop stopped with the server, which closed the connection first
+                if (error == null && refused == null) {
+                    release(gate, export);
+                }
+            }
+        });
+    }
+
+    /** The gate's stage; a gate that throws or returns no stage refuses. */
+    private CompletionStage<String> ask(ClientGate gate) {
         try {
-            refused = gate.admit(peer);
+            return Objects.requireNonNull(gate.admitAsync(peer), "admitAsync returned no stage");
         } catch (RuntimeException e) {
-            LOG.warn("client {}: export '{}': admission failed", peer, export.name(), e);
-            refused = "cannot admit the client: " + e.getMessage();
+            return CompletableFuture.failedFuture(e);
         }
-        return refused;
+    }
+
+    /**
+     * Stops input while the gate decides. Auto-read off stops socket reads; {@link #decode} leaves
+     * what the cumulation already holds (options or requests the client pipelined) alone; and
+     * {@link #channelReadComplete} does not ask for another read.
+     */
+    private void pauseInput(ChannelHandlerContext ctx) {
+        admissionPending = true;
+        ctx.channel().config().setAutoRead(false);
+    }
+
+    /** Runs on the event loop once the gate has answered. */
+    private void onAnswer(ChannelHandlerContext ctx, ClientGate gate, NbdExport export, String refused,
+                          Throwable error, Consumer<String> then) {
+        admissionPending = false;
+        String answer = error == null ? refused : refusal(export, error);
+        if (!ctx.channel().isActive() || server.shuttingDown()) {
+            // the client went, the handshake timed out or the server is stopping: nobody will use it
+            LOG.info("client {}: export '{}' answered after the {} ({})", peer, export.name(),
+                    ctx.channel().isActive() ? "server began to shut down" : "connection closed",
+                    answer == null ? "admitted; releasing it" : "refused");
+            if (answer == null) {
+                release(gate, export);
+            }
+            done = true;
+            ctx.close();
+            return;
+        }
+        // reading first: a transmission handler that takes over may pause it again (back-pressure)
+        ctx.channel().config().setAutoRead(true);
+        then.accept(answer);
+        if (!ctx.isRemoved() && !done) {
+            decodeBuffered(ctx); // a refused GO: options the client sent meanwhile are answered now
+        }
+    }
+
+    private String refusal(NbdExport export, Throwable error) {
+        Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+        LOG.warn("client {}: export '{}': admission failed", peer, export.name(), cause);
+        return "cannot admit the client: " + cause.getMessage();
+    }
+
+    /** Decodes what arrived while the gate decided, as if it had just been read. */
+    private void decodeBuffered(ChannelHandlerContext ctx) {
+        if (!internalBuffer().isReadable()) {
+            return;
+        }
+        try {
+            channelRead(ctx, Unpooled.EMPTY_BUFFER);
+        } catch (Exception e) {
+            exceptionCaught(ctx, e);
+        }
+    }
+
+    private void release(ClientGate gate, NbdExport export) {
+        try {
+            gate.release(peer);
+        } catch (RuntimeException e) {
+            LOG.warn("client {}: export '{}': release failed", peer, export.name(), e);
+        }
     }
 
     private NbdExport lookup(String name) {

@@ -55,7 +55,8 @@ public final class NbdServer implements AutoCloseable {
     private final Channel serverChannel;
     private volatile boolean shuttingDown;
 
-    private NbdServer(NbdServerConfig config) throws IOException {
+    /** @param eventLoopThreads connection event loops; 0 for Netty's default (twice the cores) */
+    private NbdServer(NbdServerConfig config, int eventLoopThreads) throws IOException {
         this.config = config;
         for (NbdExport e : config.exports()) {
             stats.put(e, new ServerStats());
@@ -63,8 +64,8 @@ public final class NbdServer implements AutoCloseable {
         boolean epoll = Epoll.isAvailable();
         this.bossGroup = epoll ? new EpollEventLoopGroup(1, new DefaultThreadFactory("nbd-accept"))
                 : new NioEventLoopGroup(1, new DefaultThreadFactory("nbd-accept"));
-        this.workerGroup = epoll ? new EpollEventLoopGroup(0, new DefaultThreadFactory("nbd-io"))
-                : new NioEventLoopGroup(0, new DefaultThreadFactory("nbd-io"));
+        this.workerGroup = epoll ? new EpollEventLoopGroup(eventLoopThreads, new DefaultThreadFactory("nbd-io"))
+                : new NioEventLoopGroup(eventLoopThreads, new DefaultThreadFactory("nbd-io"));
         this.ioWorkers = new IoWorkers("nbd-disk", config.ioThreads(),
                 Integer.highestOneBit(Math.max(1024, config.maxInFlight() * config.maxConnections())) * 2);
         ServerBootstrap b = new ServerBootstrap()
@@ -104,7 +105,12 @@ public final class NbdServer implements AutoCloseable {
     }
 
     public static NbdServer start(NbdServerConfig config) throws IOException {
-        return new NbdServer(config);
+        return new NbdServer(config, 0);
+    }
+
+    /** For tests that need several connections on one event loop (to show it never blocks). */
+    static NbdServer start(NbdServerConfig config, int eventLoopThreads) throws IOException {
+        return new NbdServer(config, eventLoopThreads);
     }
 
     public NbdServerConfig config() {
