@@ -12,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -31,13 +32,28 @@ import java.util.stream.Collectors;
  * <pre>
  * [cluster]
  * name = "prod"                     # required; letters, digits, '.', '_', '-'
+ * quorum = "majority"               # "majority": roles are decided by the cluster store, a Raft
+ *                                   # group of every node (data nodes and witnesses); "off": each
+ *                                   # node decides from its own view of its peers, as DRBD without
+ *                                   # quorum (split brain is then possible and only detected)
+ *                                   #                                                  default "majority"
+ * shared-secret = "..."             # authenticates the cluster store's members, 1..64 characters
+ *                                   #                                                  default none
+ * lease-timeout = 30                # tenths of a second, 10..600: a node that has not renewed its
+ *                                   # liveness lease for this long may be deposed        default 30 (3 s)
  *
  * [[node]]                          # one per node, at least one
  * name = "alpha"                    # required, unique; what --node and [resource.on.NAME] use
  * id = 0                            # required, unique, 0..31; never reuse an id for another machine
- * address = "10.0.0.1:7789"         # required, unique: replication listener, shared by all resources
- * nbd = "10.0.0.1:10809"            # required, unique: NBD listener for the resources' exports
+ * role = "data"                     # "data" (holds disks) | "witness" (votes, no disks) default "data"
+ * address = "10.0.0.1:7789"         # data nodes, required, unique: replication listener, shared by all
+ *                                   # resources (a witness has none)
+ * nbd = "10.0.0.1:10809"            # data nodes, required, unique: NBD listener for the resources' exports
  * admin = "/run/replstor/alpha.sock" # required, unique, absolute, at most 107 bytes: admin API socket
+ * raft = "10.0.0.1:7788"            # unique: the cluster-store member's listener; required when the
+ *                                   # cluster has a store with more than one member
+ * raft-dir = "/var/lib/replstor/raft" # absolute: the store's Raft log and snapshots
+ *                                   #                                       default "/var/lib/replstor/raft"
  *
  * [[resource]]                      # zero or more
  * name = "r0"                       # required, unique, at most 62 characters; also the NBD export name
@@ -45,6 +61,8 @@ import java.util.stream.Collectors;
  * protocol = "C"                    # "A" | "B" | "C"                                  default "C"
  * shared-secret = "..."             # peer authentication, 1..64 characters           default none
  * auto-promote = true               # first NBD client promotes, last one demotes     default true
+ * on-no-quorum = "suspend-io"       # "suspend-io" | "io-error": a Primary's I/O while it cannot
+ *                                   # reach a majority of the store                   default "suspend-io"
  * connect-int = 10                  # seconds, 1..120                                 default 10
  * ping-int = 10                     # seconds, 1..120                                 default 10
  * ping-timeout = 5                  # tenths of a second, 1..300                      default 5
@@ -58,12 +76,16 @@ import java.util.stream.Collectors;
  *                                   # discard-zero-changes | discard-least-changes | discard-node-NAME
  * after-sb-1pri = "disconnect"      # disconnect | consensus | discard-secondary
  * after-sb-2pri = "disconnect"      # disconnect
- * max-peers = 1                     # bitmap slots, nodes-1..31                        default nodes-1
+ * max-peers = 1                     # bitmap slots, data nodes-1..31             default data nodes-1
  *
- *   [resource.on.alpha]             # one per node, required for every node
+ *   [resource.on.alpha]             # one per data node, required for every data node (a witness
+ *                                   # holds no resource)
  *   disk = "/dev/vg0/r0"            # required, absolute: backing device or file
  *   meta-disk = "internal"          # "internal" (end of disk) or an absolute path    default "internal"
  * </pre>
+ *
+ * Two data nodes without a witness cannot keep a majority when either fails: such a cluster must
+ * say {@code quorum = "off"} explicitly (or add a witness).
  *
  * Timers keep DRBD's names, units and defaults, so values can be copied from a drbd.conf. A node
  * name with dots must be quoted in table headers: {@code [resource.on."alpha.example.com"]}.
@@ -75,17 +97,44 @@ import java.util.stream.Collectors;
  * @param name      the cluster name
  * @param nodes     in file order
  * @param resources in file order
+ * @param quorum    whether roles are decided by the cluster store
+ * @param sharedSecret authenticates the cluster store's members (never printed)
+ * @param leaseTimeout how long a node's liveness lease lasts without renewal
  */
-public record ClusterConfig(String source, String name, List<NodeConfig> nodes, List<ResourceConfig> resources) {
+public record ClusterConfig(String source, String name, List<NodeConfig> nodes, List<ResourceConfig> resources,
+                            Quorum quorum, Optional<String> sharedSecret, Duration leaseTimeout) {
+
+    public static final int LEASE_TIMEOUT_DEFAULT = 30;
+    public static final int LEASE_TIMEOUT_MIN = 10;
+    public static final int LEASE_TIMEOUT_MAX = 600;
+
+    /** {@code [cluster] quorum}. */
+    public enum Quorum {
+        /** The cluster store (a Raft group of every node) decides roles and the in-sync sets. */
+        MAJORITY("majority"),
+        /** No store: each node decides from its own view, as DRBD with {@code quorum off}. */
+        OFF("off");
+
+        private final String configName;
+
+        Quorum(String configName) {
+            this.configName = configName;
+        }
+
+        public String configName() {
+            return configName;
+        }
+    }
 
     /** Names of the cluster, nodes and resources: also used in file names, socket names and NBD export names. */
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]*");
     private static final String NAME_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit";
     private static final int UNIX_SOCKET_PATH_MAX_BYTES = 107;
     private static final Set<String> TOP_KEYS = Set.of("cluster", "node", "resource");
-    private static final Set<String> CLUSTER_KEYS = Set.of("name");
-    private static final Set<String> NODE_KEYS = Set.of("name", "id", "address", "nbd", "admin");
-    private static final Set<String> RESOURCE_KEYS = Set.of("name", "size", "protocol", "shared-secret",
+    private static final Set<String> CLUSTER_KEYS = Set.of("name", "quorum", "shared-secret", "lease-timeout");
+    private static final Set<String> NODE_KEYS = Set.of("name", "id", "role", "address", "nbd", "admin", "raft",
+            "raft-dir");
+    private static final Set<String> RESOURCE_KEYS = Set.of("name", "size", "protocol", "shared-secret", "on-no-quorum",
             "auto-promote", "connect-int", "ping-int", "ping-timeout", "timeout", "ko-count", "resync-rate",
             "c-max-rate", "al-extents", "after-sb-0pri", "after-sb-1pri", "after-sb-2pri", "max-peers", "on");
     private static final Set<String> ON_KEYS = Set.of("disk", "meta-disk");
@@ -93,6 +142,24 @@ public record ClusterConfig(String source, String name, List<NodeConfig> nodes, 
     public ClusterConfig {
         nodes = List.copyOf(nodes);
         resources = List.copyOf(resources);
+        java.util.Objects.requireNonNull(quorum, "quorum");
+        java.util.Objects.requireNonNull(sharedSecret, "sharedSecret");
+        java.util.Objects.requireNonNull(leaseTimeout, "leaseTimeout");
+    }
+
+    /** Whether roles and in-sync sets are decided by the cluster store ({@code quorum = "majority"}). */
+    public boolean hasStore() {
+        return quorum == Quorum.MAJORITY;
+    }
+
+    /** The nodes that hold disks, in file order. */
+    public List<NodeConfig> dataNodes() {
+        return nodes.stream().filter(n -> !n.isWitness()).toList();
+    }
+
+    /** The witnesses, in file order. */
+    public List<NodeConfig> witnesses() {
+        return nodes.stream().filter(NodeConfig::isWitness).toList();
     }
 
     /** Reads and validates {@code file}. */
@@ -138,9 +205,17 @@ public record ClusterConfig(String source, String name, List<NodeConfig> nodes, 
         return resources.stream().filter(r -> r.name().equals(resourceName)).findFirst();
     }
 
-    /** All nodes but {@code nodeName}, in file order. */
+    /** All data nodes but {@code nodeName}, in file order. */
     public List<NodeConfig> peersOf(String nodeName) {
-        return nodes.stream().filter(n -> !n.name().equals(nodeName)).toList();
+        return dataNodes().stream().filter(n -> !n.name().equals(nodeName)).toList();
+    }
+
+    /** Everything but the secret, which must not reach logs. */
+    @Override
+    public String toString() {
+        return "ClusterConfig[source=" + source + ", name=" + name + ", nodes=" + nodes + ", resources=" + resources
+                + ", quorum=" + quorum.configName() + ", sharedSecret=" + (sharedSecret.isPresent() ? "(set)"
+                : "(none)") + ", leaseTimeout=" + leaseTimeout.toMillis() + " ms]";
     }
 
     private String nodeNames() {
@@ -154,6 +229,10 @@ public record ClusterConfig(String source, String name, List<NodeConfig> nodes, 
         private final List<NodeConfig> nodes = new ArrayList<>();
         /** Every node name seen, valid or not, so that resources are not also blamed for a bad node entry. */
         private final List<String> nodeNames = new ArrayList<>();
+        /** The names of the witnesses among them (they hold no resource). */
+        private final List<String> witnessNames = new ArrayList<>();
+        private Quorum quorum = Quorum.MAJORITY;
+        private int clusterLine;
         private final Map<String, String> diskUsers = new HashMap<>();
 
         Parser(TomlReader r, String source) {
@@ -163,19 +242,56 @@ public record ClusterConfig(String source, String name, List<NodeConfig> nodes, 
 
         ClusterConfig parse(TomlTable top) throws ClusterConfigException {
             r.onlyKeys(top, "", TOP_KEYS);
-            String clusterName = parseCluster(top);
+            TomlTable cluster = r.table(top, "", "cluster", "[cluster]");
+            String clusterName = parseCluster(top, cluster);
+            String secret = cluster == null ? null : secret(cluster, "cluster.");
+            Integer lease = cluster == null ? null : r.integer(cluster, "cluster.", "lease-timeout",
+                    LEASE_TIMEOUT_MIN, LEASE_TIMEOUT_MAX, "tenths of a second, " + LEASE_TIMEOUT_MIN + ".."
+                            + LEASE_TIMEOUT_MAX + ", default " + LEASE_TIMEOUT_DEFAULT + " (3 s)");
             parseNodes(top);
+            checkQuorum(cluster);
             List<ResourceConfig> resources = parseResources(top);
             if (r.hasProblems()) {
                 throw new ClusterConfigException(r.problems());
             }
-            return new ClusterConfig(source, clusterName, nodes, resources);
+            return new ClusterConfig(source, clusterName, nodes, resources, quorum, Optional.ofNullable(secret),
+                    Duration.ofMillis(100L * (lease == null ? LEASE_TIMEOUT_DEFAULT : lease)));
+        }
+
+        /** The node set must suit the quorum mode: a majority must survive one failure, witnesses need a store. */
+        private void checkQuorum(TomlTable cluster) {
+            long data = nodes.stream().filter(n -> !n.isWitness()).count();
+            long witnesses = nodes.size() - data;
+            String key = "cluster.quorum";
+            int line = cluster != null && r.has(cluster, "quorum") ? TomlReader.line(cluster, "quorum") : clusterLine;
+            if (quorum == Quorum.MAJORITY && data == 2 && witnesses == 0 && nodes.size() == nodeNames.size()) {
+                r.problem(line, key, "two data nodes without a witness cannot keep a majority when either fails:"
+                        + " add a [[node]] with role = \"witness\" (it votes and holds no disk), or set quorum ="
+                        + " \"off\" (each node then decides alone, as DRBD without quorum: split brain is possible"
+                        + " and only detected)");
+            }
+            if (quorum == Quorum.OFF && witnesses > 0) {
+                r.problem(line, key, "a witness only votes in the cluster store, and quorum = \"off\" runs none:"
+                        + " remove the witness " + String.join(", ", witnessNames) + " or set quorum = \"majority\"");
+            }
+            if (data == 0 && nodes.size() == nodeNames.size() && !nodes.isEmpty()) {
+                r.problem(line, "node", "every node is a witness: a cluster needs at least one data node");
+            }
+            if (quorum == Quorum.MAJORITY && nodes.size() > 1) {
+                for (int i = 0; i < nodes.size(); i++) {
+                    NodeConfig n = nodes.get(i);
+                    if (n.raft() == null) {
+                        r.problem(clusterLine, "node[" + i + "].raft", "missing: node '" + n.name() + "' needs the"
+                                + " host:port its cluster-store member listens on (raft = \"HOST:PORT\"), as every"
+                                + " member of a cluster with quorum = \"majority\" does");
+                    }
+                }
+            }
         }
 
         // ---- [cluster] ----
 
-        private String parseCluster(TomlTable top) {
-            TomlTable cluster = r.table(top, "", "cluster", "[cluster]");
+        private String parseCluster(TomlTable top, TomlTable cluster) {
             if (cluster == null) {
                 if (!r.has(top, "cluster")) {
                     r.problem(0, "cluster", "missing: the file needs a [cluster] table with name = \"...\"");
@@ -183,7 +299,17 @@ public record ClusterConfig(String source, String name, List<NodeConfig> nodes, 
                 return null;
             }
             r.onlyKeys(cluster, "cluster.", CLUSTER_KEYS);
-            r.require(cluster, "cluster.", "name", TomlReader.line(top, "cluster"), "the cluster's name");
+            clusterLine = TomlReader.line(top, "cluster");
+            r.require(cluster, "cluster.", "name", clusterLine, "the cluster's name");
+            String q = r.string(cluster, "cluster.", "quorum", "\"majority\" or \"off\"");
+            if (q != null) {
+                switch (q) {
+                    case "majority" -> quorum = Quorum.MAJORITY;
+                    case "off" -> quorum = Quorum.OFF;
+                    default -> r.problem(cluster, "cluster.", "quorum", "'" + q + "' is not a quorum mode (allowed:"
+                            + " \"majority\", \"off\"; default \"majority\")");
+                }
+            }
             return name(cluster, "cluster.", "name");
         }
 
@@ -208,14 +334,27 @@ public record ClusterConfig(String source, String name, List<NodeConfig> nodes, 
                 r.onlyKeys(t, prefix, NODE_KEYS);
                 r.require(t, prefix, "name", line, "the node's name, as --node NAME gives it");
                 r.require(t, prefix, "id", line, "an integer 0.." + NodeConfig.MAX_NODE_ID + ", unique");
-                r.require(t, prefix, "address", line, "the replication listener, host:port");
-                r.require(t, prefix, "nbd", line, "the NBD listener, host:port");
+                NodeConfig.Role role = role(t, prefix);
+                boolean witness = role == NodeConfig.Role.WITNESS;
+                if (witness) {
+                    for (String k : List.of("address", "nbd")) {
+                        if (r.has(t, k)) {
+                            r.problem(t, prefix, k, "a witness has no " + ("address".equals(k) ? "replication" : "NBD")
+                                    + " listener (it holds no disk); remove the key");
+                        }
+                    }
+                } else {
+                    r.require(t, prefix, "address", line, "the replication listener, host:port");
+                    r.require(t, prefix, "nbd", line, "the NBD listener, host:port");
+                }
                 r.require(t, prefix, "admin", line, "the admin socket, an absolute path");
                 String name = name(t, prefix, "name");
                 Integer id = r.integer(t, prefix, "id", 0, NodeConfig.MAX_NODE_ID,
                         "a node id is 0.." + NodeConfig.MAX_NODE_ID);
-                HostPort address = hostPort(t, prefix, "address");
-                HostPort nbd = hostPort(t, prefix, "nbd");
+                HostPort address = witness ? null : hostPort(t, prefix, "address");
+                HostPort nbd = witness ? null : hostPort(t, prefix, "nbd");
+                HostPort raft = hostPort(t, prefix, "raft");
+                Path raftDir = r.has(t, "raft-dir") ? absolutePath(t, prefix, "raft-dir") : NodeConfig.RAFT_DIR_DEFAULT;
                 Path admin = absolutePath(t, prefix, "admin");
                 if (admin != null && admin.toString().getBytes(StandardCharsets.UTF_8).length
                         > UNIX_SOCKET_PATH_MAX_BYTES) {
@@ -225,6 +364,9 @@ public record ClusterConfig(String source, String name, List<NodeConfig> nodes, 
                 }
                 if (name != null) {
                     nodeNames.add(name);
+                    if (witness) {
+                        witnessNames.add(name);
+                    }
                     unique(names, name, i, t, prefix, "name", "node name '" + name + "'", j -> "node[" + j + "]");
                 }
                 if (id != null) {
@@ -232,13 +374,32 @@ public record ClusterConfig(String source, String name, List<NodeConfig> nodes, 
                 }
                 uniqueEndpoint(endpoints, address, prefix + "address", TomlReader.line(t, "address"));
                 uniqueEndpoint(endpoints, nbd, prefix + "nbd", TomlReader.line(t, "nbd"));
+                uniqueEndpoint(endpoints, raft, prefix + "raft", TomlReader.line(t, "raft"));
                 if (admin != null) {
                     unique(admins, admin, i, t, prefix, "admin", "admin socket " + admin, j -> "node[" + j + "]");
                 }
-                if (name != null && id != null && address != null && nbd != null && admin != null) {
-                    nodes.add(new NodeConfig(name, id, address, nbd, admin));
+                boolean listenersOk = witness || (address != null && nbd != null);
+                boolean raftOk = raft != null || !r.has(t, "raft");
+                if (name != null && id != null && role != null && listenersOk && admin != null && raftOk
+                        && raftDir != null) {
+                    nodes.add(new NodeConfig(name, id, role, address, nbd, admin, raft, raftDir));
                 }
             }
+        }
+
+        private NodeConfig.Role role(TomlTable t, String prefix) {
+            String s = r.string(t, prefix, "role", "\"data\" or \"witness\"");
+            if (s == null) {
+                return r.has(t, "role") ? null : NodeConfig.Role.DATA;
+            }
+            for (NodeConfig.Role role : NodeConfig.Role.values()) {
+                if (role.configName().equals(s)) {
+                    return role;
+                }
+            }
+            r.problem(t, prefix, "role", "'" + s + "' is not a node role (allowed: \"data\", \"witness\"; default"
+                    + " \"data\")");
+            return null;
         }
 
         private <K> void unique(Map<K, Integer> seen, K key, int index, TomlTable t, String prefix, String field,
@@ -302,6 +463,7 @@ public record ClusterConfig(String source, String name, List<NodeConfig> nodes, 
             Long size = size(t, prefix);
             ReplicationProtocol protocol = protocol(t, prefix);
             String secret = secret(t, prefix);
+            ResourceConfig.OnNoQuorum onNoQuorum = onNoQuorum(t, prefix);
             Boolean autoPromote = r.bool(t, prefix, "auto-promote");
             NetTimers timers = timers(t, prefix);
             Long resyncRate = r.rate(t, prefix, "resync-rate", ResourceConfig.RESYNC_RATE_MIN, ResourceConfig.RATE_MAX,
@@ -322,7 +484,23 @@ public record ClusterConfig(String source, String name, List<NodeConfig> nodes, 
                     autoPromote == null ? ResourceConfig.AUTO_PROMOTE_DEFAULT : autoPromote, timers,
                     resyncRate == null ? ResourceConfig.RESYNC_RATE_DEFAULT : resyncRate,
                     cMaxRate == null ? ResourceConfig.C_MAX_RATE_DEFAULT : cMaxRate,
-                    alExtents == null ? ResourceConfig.AL_EXTENTS_DEFAULT : alExtents, afterSb, maxPeers, on);
+                    alExtents == null ? ResourceConfig.AL_EXTENTS_DEFAULT : alExtents, afterSb, maxPeers, on,
+                    onNoQuorum == null ? ResourceConfig.ON_NO_QUORUM_DEFAULT : onNoQuorum);
+        }
+
+        private ResourceConfig.OnNoQuorum onNoQuorum(TomlTable t, String prefix) {
+            String s = r.string(t, prefix, "on-no-quorum", "\"suspend-io\" or \"io-error\"");
+            if (s == null) {
+                return null;
+            }
+            for (ResourceConfig.OnNoQuorum v : ResourceConfig.OnNoQuorum.values()) {
+                if (v.configName().equals(s)) {
+                    return v;
+                }
+            }
+            r.problem(t, prefix, "on-no-quorum", "'" + s + "' is not allowed (allowed: \"suspend-io\", \"io-error\";"
+                    + " default \"suspend-io\")");
+            return null;
         }
 
         private Long size(TomlTable t, String prefix) {
@@ -433,7 +611,7 @@ public record ClusterConfig(String source, String name, List<NodeConfig> nodes, 
         }
 
         private int maxPeers(TomlTable t, String prefix) {
-            int needed = Math.max(1, nodeNames.size() - 1);
+            int needed = Math.max(1, nodeNames.size() - witnessNames.size() - 1);
             Integer maxPeers = r.integer(t, prefix, "max-peers", 1, ResourceConfig.MAX_PEERS_MAX,
                     "bitmap slots, " + needed + ".." + ResourceConfig.MAX_PEERS_MAX + ", default nodes-1 = " + needed);
             if (maxPeers == null) {
@@ -466,6 +644,12 @@ public record ClusterConfig(String source, String name, List<NodeConfig> nodes, 
                             + ")" + quotingHint(node));
                     continue;
                 }
+                if (witnessNames.contains(node)) {
+                    r.problem(on, onPrefix, node, "'" + node + "' is a witness: it votes in the cluster store and holds"
+                            + " no disk; remove [resource.on." + TomlReader.keyPart(node) + "] (or make the node"
+                            + " role = \"data\")");
+                    continue;
+                }
                 TomlTable d = r.table(on, onPrefix, node, "[resource.on." + TomlReader.keyPart(node) + "]");
                 if (d != null) {
                     DiskConfig disk = disk(d, onPrefix + TomlReader.keyPart(node) + ".", TomlReader.line(on, node),
@@ -476,11 +660,14 @@ public record ClusterConfig(String source, String name, List<NodeConfig> nodes, 
                 }
             }
             for (String node : nodeNames) {
+                if (witnessNames.contains(node)) {
+                    continue;
+                }
                 if (byNode.containsKey(node)) {
                     out.put(node, byNode.get(node));
                 } else if (!on.keySet().contains(node)) {
                     r.problem(TomlReader.line(t, "on"), prefix + "on", "no entry for node '" + node + "': add [resource.on."
-                            + TomlReader.keyPart(node) + "] with disk = \"...\" (every node holds every resource)");
+                            + TomlReader.keyPart(node) + "] with disk = \"...\" (every data node holds every resource)");
                 }
             }
             return out;

@@ -25,11 +25,14 @@ import java.util.Optional;
  * @param afterSb                  after-sb-0pri/1pri/2pri
  * @param maxPeers                 bitmap slots in each node's metadata
  * @param on                       per node name, in the order of the {@code [[node]]} entries
+ * @param onNoQuorum               what a Primary's I/O does while it cannot reach a majority of the
+ *                                 cluster store (it can then neither complete a write without a
+ *                                 silent peer nor commit that peer's removal from the in-sync set)
  */
 public record ResourceConfig(String name, long sizeBytes, ReplicationProtocol protocol, Optional<String> sharedSecret,
                              boolean autoPromote, NetTimers timers, long resyncRateBytesPerSecond,
                              long cMaxRateBytesPerSecond, int alExtents, AfterSbPolicy afterSb, int maxPeers,
-                             Map<String, DiskConfig> on) {
+                             Map<String, DiskConfig> on, OnNoQuorum onNoQuorum) {
 
     public static final int NAME_MAX_LENGTH = 62;
     public static final int SIZE_GRANULARITY_BYTES = 4096;
@@ -46,6 +49,25 @@ public record ResourceConfig(String name, long sizeBytes, ReplicationProtocol pr
     public static final int AL_EXTENTS_MIN = 67;
     public static final int AL_EXTENTS_MAX = 65534;
     public static final int MAX_PEERS_MAX = 31;
+    public static final OnNoQuorum ON_NO_QUORUM_DEFAULT = OnNoQuorum.SUSPEND_IO;
+
+    /** DRBD's {@code on-no-quorum}. */
+    public enum OnNoQuorum {
+        /** Requests wait until quorum returns (or the node learns it was deposed: then they fail). */
+        SUSPEND_IO("suspend-io"),
+        /** Requests that need the cluster store fail with an I/O error. */
+        IO_ERROR("io-error");
+
+        private final String configName;
+
+        OnNoQuorum(String configName) {
+            this.configName = configName;
+        }
+
+        public String configName() {
+            return configName;
+        }
+    }
 
     public ResourceConfig {
         Objects.requireNonNull(name, "name");
@@ -53,6 +75,7 @@ public record ResourceConfig(String name, long sizeBytes, ReplicationProtocol pr
         Objects.requireNonNull(sharedSecret, "sharedSecret");
         Objects.requireNonNull(timers, "timers");
         Objects.requireNonNull(afterSb, "afterSb");
+        Objects.requireNonNull(onNoQuorum, "onNoQuorum");
         on = Collections.unmodifiableMap(new LinkedHashMap<>(on));
         if (sizeBytes <= 0 || sizeBytes % SIZE_GRANULARITY_BYTES != 0) {
             throw new IllegalArgumentException("size " + sizeBytes + " must be a positive multiple of 4096");
@@ -74,6 +97,6 @@ public record ResourceConfig(String name, long sizeBytes, ReplicationProtocol pr
                 + ", sharedSecret=" + (sharedSecret.isPresent() ? "(set)" : "(none)") + ", autoPromote=" + autoPromote
                 + ", timers=" + timers + ", resyncRate=" + Sizes.format(resyncRateBytesPerSecond) + "/s, cMaxRate="
                 + Sizes.format(cMaxRateBytesPerSecond) + "/s, alExtents=" + alExtents + ", " + afterSb
-                + ", maxPeers=" + maxPeers + ", on=" + on + "]";
+                + ", maxPeers=" + maxPeers + ", on=" + on + ", onNoQuorum=" + onNoQuorum.configName() + "]";
     }
 }

@@ -15,16 +15,22 @@ import java.util.Map;
  *   <li>{@code recv-delay-ms}, {@code recv-delay-us}: every frame this node receives from a peer is handed
  *       on that much later, in order (a slow link towards this node: B and C acks wait for it, A does not;
  *       give it to both nodes for a symmetric link delay where the kernel has no netem)</li>
+ *   <li>{@code handshake-delay-ms}: this node waits that long before it answers a peer's handshake
+ *       (a slow joiner: its peers must not stall their writes meanwhile)</li>
  * </ul>
  */
 public final class FaultInjection {
     public static final FaultInjection NONE = new FaultInjection(Map.of());
 
+    private static final java.util.Set<String> KEYS = java.util.Set.of("apply-delay-ms", "recv-delay-ms",
+            "recv-delay-us", "handshake-delay-ms");
     private final long applyDelayMs;
     private final long recvDelayNanos;
+    private final long handshakeDelayMs;
 
     private FaultInjection(Map<String, String> m) {
         this.applyDelayMs = Long.parseLong(m.getOrDefault("apply-delay-ms", "0"));
+        this.handshakeDelayMs = Long.parseLong(m.getOrDefault("handshake-delay-ms", "0"));
         this.recvDelayNanos = Long.parseLong(m.getOrDefault("recv-delay-ms", "0")) * 1_000_000L
                 + Long.parseLong(m.getOrDefault("recv-delay-us", "0")) * 1_000L;
     }
@@ -37,10 +43,9 @@ public final class FaultInjection {
         Map<String, String> m = new HashMap<>();
         for (String part : spec.split(",")) {
             String[] kv = part.trim().split("=", 2);
-            if (kv.length != 2 || !(kv[0].equals("apply-delay-ms") || kv[0].equals("recv-delay-ms")
-                    || kv[0].equals("recv-delay-us"))) {
+            if (kv.length != 2 || !KEYS.contains(kv[0])) {
                 throw new IllegalArgumentException("REPLSTOR_FAULTS: unknown fault '" + part.trim()
-                        + "' (known: apply-delay-ms=N, recv-delay-ms=N, recv-delay-us=N)");
+                        + "' (known: apply-delay-ms=N, recv-delay-ms=N, recv-delay-us=N, handshake-delay-ms=N)");
             }
             try {
                 if (Long.parseLong(kv[1]) < 0) {
@@ -55,12 +60,13 @@ public final class FaultInjection {
     }
 
     public boolean active() {
-        return applyDelayMs > 0 || recvDelayNanos > 0;
+        return applyDelayMs > 0 || recvDelayNanos > 0 || handshakeDelayMs > 0;
     }
 
     @Override
     public String toString() {
-        return "apply-delay-ms=" + applyDelayMs + ", recv-delay-us=" + recvDelayNanos / 1000;
+        return "apply-delay-ms=" + applyDelayMs + ", recv-delay-us=" + recvDelayNanos / 1000 + ", handshake-delay-ms="
+                + handshakeDelayMs;
     }
 
     /** A handler delaying inbound frames, or null. */
@@ -86,5 +92,10 @@ public final class FaultInjection {
 
     InetSocketAddress dialAddress(NodeConfig peer) {
         return peer.address().toSocketAddress();
+    }
+
+    /** How long this node's side of a handshake starts late: a slow joiner (its worker is not held meanwhile). */
+    long handshakeDelayMs() {
+        return handshakeDelayMs;
     }
 }

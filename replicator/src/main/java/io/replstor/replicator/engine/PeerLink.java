@@ -34,6 +34,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * owns the connection state, dials (the node with the lower id dials, the other accepts), pairs the
  * data and meta channels into a {@link Session}, and keeps the per-peer counters that outlive a
  * session.
+ *
+ * <p>Threads: dialling and pairing channels run on the event loops under this object's monitor; every
+ * change of the link's state (connection and replication state, the peer's role and disk, the last
+ * error) runs on the resource's worker.
  */
 final class PeerLink {
     private static final Logger LOG = LoggerFactory.getLogger(PeerLink.class);
@@ -58,6 +62,8 @@ final class PeerLink {
     volatile boolean discardMyData;
     volatile boolean pausedByMe;
     volatile boolean pausedByPeer;
+    /** The peer says it holds writes of a lost Primary that may not be on every replica (STATE). */
+    volatile boolean peerUnconfirmed;
     /** The current session (handshaking or established), or null. */
     volatile Session session;
 
@@ -161,7 +167,7 @@ final class PeerLink {
                     protected void initChannel(Channel ch) {
                         ch.pipeline().addLast("flushes", new FlushConsolidationHandler(FLUSH_BATCH, true))
                                 .addLast("frames", new PeerFrameDecoder(res.node.maxPayloadBytes()));
-                        addSessionHandlers(ch.pipeline(), "frames", kind);
+                        addSessionHandlers(ch.pipeline(), "frames", kind, false);
                     }
                 });
         b.connect(res.node.faults().dialAddress(peer)).addListener((ChannelFuture f) -> {
@@ -193,10 +199,11 @@ final class PeerLink {
      * Adds, after handler {@code after}, what a channel of this link runs once its frames are decoded:
      * the handshake, the injected receive delay (tests only) and this link's frame handler.
      *
+     * @param accepted the channel came in through this node's listener (it did not dial it)
      * @return the handshake handler
      */
-    PeerHandshake addSessionHandlers(io.netty.channel.ChannelPipeline p, String after, int kind) {
-        PeerHandshake hs = new PeerHandshake(settings, kind);
+    PeerHandshake addSessionHandlers(io.netty.channel.ChannelPipeline p, String after, int kind, boolean accepted) {
+        PeerHandshake hs = new PeerHandshake(settings, kind, accepted);
         p.addAfter(after, "handshake", hs);
         var delay = res.node.faults().receiveDelay();
         String last = "handshake";
@@ -252,8 +259,8 @@ final class PeerLink {
             Session s = ready;
             bind(s.data, s);
             bind(s.meta, s);
-            ready.startHeartbeat();
-            res.worker().execute(() -> s.establish());
+            ready.heartbeat.start();
+            res.post(s.handshake::start);
         }
     }
 
@@ -291,8 +298,16 @@ final class PeerLink {
         if (!s.markLostHandled()) {
             return;
         }
-        res.sessionLost(this, s);
-        s.awaitApplier();
+        if (s.failState != null) {
+            setConn(s.failState);
+            if (s.failState == ConnState.TIMEOUT || s.failState == ConnState.PROTOCOL_ERROR) {
+                lastError = s.failMessage; // status shows why the peer was dropped until the next handshake succeeds
+            }
+        }
+        res.sync.sessionLost(this, s);
+        s.applier.shutdown();
+        s.applier.awaitQueued();
+        res.sync.primaryWritesLost(this, s.applier.unconfirmed);
         synchronized (this) {
             if (session == s) {
                 session = null;
@@ -302,6 +317,7 @@ final class PeerLink {
         peerRole = Role.UNKNOWN;
         peerDisk = DiskState.DUNKNOWN;
         pausedByPeer = false;
+        peerUnconfirmed = false;
         if (wanted) {
             setConn(ConnState.CONNECTING);
             if (dials) {
@@ -311,22 +327,26 @@ final class PeerLink {
         } else {
             setConn(ConnState.STANDALONE);
         }
-        res.emitPeer(this, "change");
+        res.statusView.emitPeer(this, "change");
     }
 
-    // ---- state and events
+    // ---- state and events (worker)
+
+    void setLastError(String error) {
+        lastError = error;
+    }
 
     void setConn(ConnState c) {
         if (conn != c) {
             conn = c;
-            res.emitConnection(this, "change");
+            res.statusView.emitConnection(this, "change");
         }
     }
 
     void setRepl(ReplState r) {
         if (repl != r) {
             repl = r;
-            res.emitPeer(this, "change");
+            res.statusView.emitPeer(this, "change");
         }
     }
 
@@ -343,7 +363,7 @@ final class PeerLink {
         p.put("peer_role", peerRole.drbdName());
         p.put("peer_disk", peerDisk.drbdName());
         p.put("protocol", protocol().name());
-        long oos = res.outOfSyncBytes(this);
+        long oos = res.sync.outOfSyncBytes(this);
         p.put("out_of_sync_bytes", oos);
         boolean syncing = repl.syncing() || repl == ReplState.WF_BITMAP_S || repl == ReplState.WF_BITMAP_T;
         double pct = 100.0;
@@ -374,10 +394,14 @@ final class PeerLink {
 
     /** Frames in and out of the pipeline of one channel of this link. */
     private final class LinkHandler extends ChannelInboundHandlerAdapter {
-        /** Frames the peer may send between its handshake completing and ours: its UUIDS and STATE. */
-        private static final int EARLY_FRAMES_MAX = 64;
+        /**
+         * Frames the peer may send between its session starting and ours: its UUIDS and STATE, and the
+         * writes it replicates from its side of the cut on. Bounded in bytes (an authenticated peer only).
+         */
+        private static final long EARLY_BYTES_MAX = 64L << 20;
         private final int kind;
         private final java.util.ArrayDeque<ByteBuf> early = new java.util.ArrayDeque<>();
+        private long earlyBytes;
         private Session bound;
         private ChannelHandlerContext ctx;
 
@@ -396,6 +420,7 @@ final class PeerLink {
             while (!early.isEmpty()) {
                 s.onFrame(ctx.channel() == s.data, early.poll());
             }
+            earlyBytes = 0;
         }
 
         @Override
@@ -421,11 +446,13 @@ final class PeerLink {
                     return; // keep the specific reason of the refusal that made the peer close
                 }
                 String msg = r.message() + (r.byPeer() ? " (refused by " + peer.name() + ")" : "");
-                if (!msg.equals(lastError)) {
-                    LOG.warn("resource {}: connection with {} refused: {}", res.name(), peer.name(), msg);
-                }
-                lastError = msg;
-                res.emitConnection(PeerLink.this, "change");
+                res.post(() -> {
+                    if (!msg.equals(lastError)) {
+                        LOG.warn("resource {}: connection with {} refused: {}", res.name(), peer.name(), msg);
+                    }
+                    lastError = msg;
+                    res.statusView.emitConnection(PeerLink.this, "change");
+                });
             } else {
                 ctx.fireUserEventTriggered(evt);
             }
@@ -442,13 +469,14 @@ final class PeerLink {
                 s.onFrame(ctx.channel() == s.data, buf);
                 return;
             }
-            if (early.size() >= EARLY_FRAMES_MAX) {
+            if (earlyBytes + buf.readableBytes() > EARLY_BYTES_MAX) {
                 buf.release();
-                LOG.warn("resource {}: {} sent {} frames before the session was ready; closing", res.name(),
-                        peer.name(), EARLY_FRAMES_MAX);
+                LOG.warn("resource {}: {} sent more than {} bytes before the session was ready; closing", res.name(),
+                        peer.name(), EARLY_BYTES_MAX);
                 ctx.close();
                 return;
             }
+            earlyBytes += buf.readableBytes();
             early.add(buf);
         }
 

@@ -29,6 +29,16 @@ public enum ReplState {
         return this != OFF;
     }
 
+    /** This node is (about to be) the target of a resync from the peer: its disk is Inconsistent meanwhile. */
+    public boolean isSyncTarget() {
+        return this == SYNC_TARGET || this == PAUSED_SYNC_T || this == WF_BITMAP_T;
+    }
+
+    /** This node is (about to be) the source of a resync to the peer. */
+    public boolean isSyncSource() {
+        return this == SYNC_SOURCE || this == PAUSED_SYNC_S || this == WF_BITMAP_S;
+    }
+
     public boolean syncing() {
         return this == SYNC_SOURCE || this == SYNC_TARGET || this == PAUSED_SYNC_S || this == PAUSED_SYNC_T;
     }

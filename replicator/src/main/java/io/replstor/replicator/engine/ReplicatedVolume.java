@@ -119,6 +119,12 @@ final class ReplicatedVolume implements BlockDevice, ClientGate {
         return res.admit(client);
     }
 
+    /** Auto-promotion asks the role authority: the caller (an NBD event loop) must not wait for it. */
+    @Override
+    public java.util.concurrent.CompletableFuture<String> admitAsync(String client) {
+        return res.admitAsync(client);
+    }
+
     @Override
     public void release(String client) {
         res.release(client);

@@ -1,52 +1,84 @@
 package io.replstor.replicator.engine;
 
+import io.replstor.common.io.StorageException;
+
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 /**
- * One application write, flush or barrier in flight to several peers: the I/O thread waits until
- * every peer it was sent to has confirmed it as its protocol asks, or has been lost (and the range
- * marked out of sync for it).
+ * One application write, flush or barrier in flight to several peers. It is made of parts, each
+ * settled exactly once: a peer's confirmation (as its protocol asks), or, for an in-sync peer that
+ * did not confirm, the committed removal of that peer from the in-sync set. The operation completes
+ * when every part has settled; it fails if any part failed (the node was deposed, or it could not
+ * reach the cluster store with {@code on-no-quorum io-error}): such a write is never acknowledged.
  */
 final class WriteOp {
     private int outstanding;
-    /** Called once when the last peer is done (asynchronous writes); null for a waiting caller. */
-    private Runnable whenDone;
+    private StorageException error;
+    /** Called once when the last part settles (asynchronous writes); null for a waiting caller. */
+    private Consumer<StorageException> whenDone;
 
-    WriteOp(int peers) {
-        this.outstanding = peers;
+    WriteOp(int parts) {
+        this.outstanding = parts;
+    }
+
+    /** Adds a part; only before {@link #whenDone} or {@link #await} is called. */
+    synchronized void addPart() {
+        outstanding++;
     }
 
     /**
-     * An asynchronous write: {@code action} runs once every peer is done, on the thread of the last
-     * {@link #peerDone}, or right here if none is outstanding.
+     * An asynchronous write: {@code action} runs once every part has settled, with null or the first
+     * error, on the thread of the last settlement, or right here if none is outstanding.
      */
-    void whenDone(Runnable action) {
+    void whenDone(Consumer<StorageException> action) {
+        StorageException e;
         synchronized (this) {
             if (outstanding > 0) {
                 whenDone = action;
                 return;
             }
+            e = error;
         }
-        action.run();
+        action.accept(e);
     }
 
-    /** One peer confirmed (or was lost and its bitmap marked). Idempotence is the caller's job. */
+    /** One part is done: a peer confirmed, or a silent peer's removal from the in-sync set committed. */
     void peerDone() {
-        Runnable action = null;
+        settle(null);
+    }
+
+    /** One part failed: the whole operation fails (it is not acknowledged). */
+    void fail(StorageException e) {
+        settle(e);
+    }
+
+    private void settle(StorageException e) {
+        Consumer<StorageException> action = null;
+        StorageException result;
         synchronized (this) {
+            if (e != null && error == null) {
+                error = e;
+            }
             if (--outstanding <= 0) {
                 notifyAll();
                 action = whenDone;
                 whenDone = null;
             }
+            result = error;
         }
         if (action != null) {
-            action.run();
+            action.accept(result);
         }
     }
 
-    /** Waits for every peer; returns false if {@code maxNanos} passed first. */
-    synchronized boolean await(long maxNanos) throws InterruptedException {
+    /**
+     * Waits for every part.
+     *
+     * @return false if {@code maxNanos} passed first
+     * @throws StorageException if a part failed
+     */
+    synchronized boolean await(long maxNanos) throws InterruptedException, StorageException {
         long deadline = System.nanoTime() + maxNanos;
         while (outstanding > 0) {
             long left = deadline - System.nanoTime();
@@ -54,6 +86,9 @@ final class WriteOp {
                 return false;
             }
             TimeUnit.NANOSECONDS.timedWait(this, left);
+        }
+        if (error != null) {
+            throw error;
         }
         return true;
     }

@@ -164,14 +164,43 @@ public final class GenerationUuids {
 
     /**
      * End of a resync as target: this node's data now is the source's generation. Takes the source's
-     * current UUID (with this node's role in the flag bit) and history; the source's slot stops
-     * recording; other slots keep theirs.
+     * current UUID (with this node's role in the flag bit) and history, after this node's own old
+     * current UUID: the new data descends from it too, and a third node still at that generation must
+     * find it in common with this one (without it the two would look unrelated: the source may have
+     * kept that UUID in a bitmap slot rather than in its history). The source's slot stops recording;
+     * other slots keep theirs.
      */
     public GenerationUuids adoptedFromSyncSource(long sourceCurrent, List<Long> sourceHistory, int sourceSlot,
                                                  boolean primary) {
         checkSlot(sourceSlot);
         long[] bitmaps = bitmapUuids.clone();
         bitmaps[sourceSlot] = 0;
+        long[] h = sourceHistory.stream().mapToLong(Long::longValue).filter(u -> u != 0)
+                .limit(HISTORY_UUIDS).toArray();
+        if (meaningful(current) && !same(current, sourceCurrent)
+                && Arrays.stream(h).noneMatch(u -> same(u, current))) {
+            h = pushed(h, current & ~UUID_PRIMARY);
+        }
+        return new GenerationUuids(withFlag(sourceCurrent, primary), bitmaps, h);
+    }
+
+    /**
+     * A connected peer in sync with this node started a new generation ({@code sourceCurrent}, with its
+     * history): this node follows it. The peer's slot stops recording (in sync with it); the slots in
+     * {@code behind} (peers the new generation does not reach) start recording from this node's old
+     * current UUID, as they do on the peer; the other slots keep theirs.
+     */
+    public GenerationUuids followedNewCurrent(long sourceCurrent, List<Long> sourceHistory, int sourceSlot,
+                                              BitSet behind, boolean primary) {
+        checkSlot(sourceSlot);
+        long[] bitmaps = bitmapUuids.clone();
+        bitmaps[sourceSlot] = 0;
+        for (int s = behind.nextSetBit(0); s >= 0; s = behind.nextSetBit(s + 1)) {
+            checkSlot(s);
+            if (bitmaps[s] == 0 && meaningful(current)) {
+                bitmaps[s] = current;
+            }
+        }
         long[] h = sourceHistory.stream().mapToLong(Long::longValue).filter(u -> u != 0)
                 .limit(HISTORY_UUIDS).toArray();
         return new GenerationUuids(withFlag(sourceCurrent, primary), bitmaps, h);

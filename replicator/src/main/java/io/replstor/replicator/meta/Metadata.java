@@ -130,7 +130,7 @@ public final class Metadata implements AutoCloseable {
             peers.add(s < o.peerNodeIds().size() ? PeerSlot.of(o.peerNodeIds().get(s)) : PeerSlot.unassigned());
         }
         return new PersistentState(DiskState.INCONSISTENT, Set.of(VolumeFlag.AL_CLEAN),
-                GenerationUuids.justCreated(g.maxPeers()), peers, g.dataSizeBytes());
+                GenerationUuids.justCreated(g.maxPeers()), peers, g.dataSizeBytes(), 0);
     }
 
     /** @return a valid superblock copy at the end of the metadata device, or null */

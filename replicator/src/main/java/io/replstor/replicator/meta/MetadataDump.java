@@ -21,7 +21,7 @@ import java.util.stream.Collectors;
  * <p>JSON fields: {@code resource, node_id, placement, location, data_size_bytes,
  * last_agreed_size_bytes, metadata_offset_bytes, metadata_size_bytes, metadata_device_size_bytes,
  * max_peers, bitmap_granularity_bytes, al_extent_size_bytes, al_extents, al_ring_blocks,
- * superblock {transaction, copy, other_copy}, disk_state, consistent, flags[], current_uuid,
+ * superblock {transaction, copy, other_copy}, disk_state, consistent, flags[], data_term, current_uuid,
  * history_uuids[], peers[] {slot, node_id, bitmap_uuid, flags[], out_of_sync_bits,
  * out_of_sync_bytes}, bitmap_flush_sequence, activity_log {clean_shutdown, newest_transaction,
  * extents_in_log[], extents_to_resync[], torn_tail}, warnings[]}.
@@ -66,6 +66,7 @@ public final class MetadataDump {
         root.put("consistent", s.consistent());
         ArrayNode flags = root.putArray("flags");
         s.flags().forEach(f -> flags.add(f.label()));
+        root.put("data_term", s.dataTerm());
         root.put("current_uuid", GenerationUuids.format(s.uuids().current()));
         ArrayNode history = root.putArray("history_uuids");
         s.uuids().history().forEach(h -> history.add(GenerationUuids.format(h)));
@@ -126,7 +127,7 @@ public final class MetadataDump {
                 md.openReport().superblockCopy(), md.openReport().otherCopy());
         line(out, "  disk          %s%s", s.diskState().drbdName(), s.flags().isEmpty() ? ""
                 : ", flags " + s.flags().stream().map(VolumeFlag::label).collect(Collectors.joining(",")));
-        line(out, "  current uuid  %s", GenerationUuids.format(s.uuids().current()));
+        line(out, "  current uuid  %s, data term %d", GenerationUuids.format(s.uuids().current()), s.dataTerm());
         line(out, "  history       %s", s.uuids().history().isEmpty() ? "-"
                 : s.uuids().history().stream().map(GenerationUuids::format).collect(Collectors.joining(" ")));
         for (int slot = 0; slot < s.peers().size(); slot++) {

@@ -16,9 +16,12 @@ import java.util.Set;
  * @param diskState one of the four persisted disk states
  * @param peers one per peer slot, in slot order
  * @param lastAgreedSizeBytes the volume size last agreed with the peers
+ * @param dataTerm the newest cluster-store term of any write this replica holds: when two replicas
+ *                 diverged, the one with the older data term holds only writes that were never
+ *                 acknowledged (its Primary was deposed), so it is the one that resyncs
  */
 public record PersistentState(DiskState diskState, Set<VolumeFlag> flags, GenerationUuids uuids,
-                              List<PeerSlot> peers, long lastAgreedSizeBytes) {
+                              List<PeerSlot> peers, long lastAgreedSizeBytes, long dataTerm) {
 
     public PersistentState {
         if (!diskState.persistable()) {
@@ -35,6 +38,9 @@ public record PersistentState(DiskState diskState, Set<VolumeFlag> flags, Genera
             if (p.assigned() && !nodes.add(p.nodeId())) {
                 throw new IllegalArgumentException("node " + p.nodeId() + " has two peer slots");
             }
+        }
+        if (dataTerm < 0) {
+            throw new IllegalArgumentException("data term " + dataTerm + " is negative");
         }
         if (lastAgreedSizeBytes < 0) {
             throw new IllegalArgumentException("last agreed size " + lastAgreedSizeBytes + " is negative");
@@ -61,7 +67,7 @@ public record PersistentState(DiskState diskState, Set<VolumeFlag> flags, Genera
     }
 
     public PersistentState withDiskState(DiskState state) {
-        return new PersistentState(state, flags, uuids, peers, lastAgreedSizeBytes);
+        return new PersistentState(state, flags, uuids, peers, lastAgreedSizeBytes, dataTerm);
     }
 
     public PersistentState with(VolumeFlag flag, boolean on) {
@@ -71,20 +77,26 @@ public record PersistentState(DiskState diskState, Set<VolumeFlag> flags, Genera
         } else {
             f.remove(flag);
         }
-        return new PersistentState(diskState, f, uuids, peers, lastAgreedSizeBytes);
+        return new PersistentState(diskState, f, uuids, peers, lastAgreedSizeBytes, dataTerm);
     }
 
     public PersistentState withUuids(GenerationUuids u) {
-        return new PersistentState(diskState, flags, u, peers, lastAgreedSizeBytes);
+        return new PersistentState(diskState, flags, u, peers, lastAgreedSizeBytes, dataTerm);
     }
 
     public PersistentState withPeer(int slot, PeerSlot peer) {
         List<PeerSlot> p = new ArrayList<>(peers);
         p.set(slot, peer);
-        return new PersistentState(diskState, flags, uuids, p, lastAgreedSizeBytes);
+        return new PersistentState(diskState, flags, uuids, p, lastAgreedSizeBytes, dataTerm);
     }
 
     public PersistentState withLastAgreedSizeBytes(long bytes) {
-        return new PersistentState(diskState, flags, uuids, peers, bytes);
+        return new PersistentState(diskState, flags, uuids, peers, bytes, dataTerm);
+    }
+
+    /** This replica now holds a write of {@code term} (never lowers the data term). */
+    public PersistentState withDataTerm(long term) {
+        return term <= dataTerm ? this
+                : new PersistentState(diskState, flags, uuids, peers, lastAgreedSizeBytes, term);
     }
 }

@@ -42,7 +42,9 @@ import static io.replstor.replicator.meta.MetaBlock.CRC_OFFSET;
  *    168   256  history UUIDs                 32 x u64, newest first, 0 = empty
  *    424   496  peer slots                    31 x { i32 node id (-1 = unassigned), u32 PeerFlag bits,
  *                                                    u64 bitmap UUID }; slots >= max peers are unassigned
- *    920  3172  reserved
+ *    920     8  data term                     the newest cluster-store term of any write this replica
+ *                                             holds (0: none, or a cluster without a store)
+ *    928  3164  reserved
  *   4092     4  CRC32C
  * </pre>
  */
@@ -74,7 +76,8 @@ final class Superblock {
     static final int PEER_NODE_ID_OFFSET = 0;
     static final int PEER_FLAGS_OFFSET = 4;
     static final int PEER_BITMAP_UUID_OFFSET = 8;
-    static final int FIELDS_END = PEER_SLOTS_OFFSET + MetadataGeometry.MAX_PEERS * PEER_SLOT_LENGTH;
+    static final int DATA_TERM_OFFSET = PEER_SLOTS_OFFSET + MetadataGeometry.MAX_PEERS * PEER_SLOT_LENGTH;
+    static final int FIELDS_END = DATA_TERM_OFFSET + Long.BYTES;
 
     static final int PLACEMENT_INTERNAL = 0;
     static final int PLACEMENT_EXTERNAL = 1;
@@ -105,6 +108,7 @@ final class Superblock {
         b.putInt(AL_RING_BLOCKS_OFFSET, g.alRingBlocks());
         b.putInt(VOLUME_FLAGS_OFFSET, VolumeFlag.encode(s.flags()));
         b.putLong(CURRENT_UUID_OFFSET, s.uuids().current());
+        b.putLong(DATA_TERM_OFFSET, s.dataTerm());
         byte[] name = g.resourceName().getBytes(StandardCharsets.UTF_8);
         b.putShort(RESOURCE_NAME_LENGTH_OFFSET, (short) name.length);
         b.put(RESOURCE_NAME_OFFSET, name);
@@ -180,7 +184,7 @@ final class Superblock {
         }
         PersistentState s = new PersistentState(disk, VolumeFlag.decode(b.getInt(base + VOLUME_FLAGS_OFFSET)),
                 new GenerationUuids(b.getLong(base + CURRENT_UUID_OFFSET), bitmapUuids, history), peers,
-                b.getLong(base + LAST_AGREED_SIZE_OFFSET));
+                b.getLong(base + LAST_AGREED_SIZE_OFFSET), b.getLong(base + DATA_TERM_OFFSET));
         return new Contents(g, s, MetaBlock.transaction(b, base));
     }
 

@@ -17,7 +17,14 @@ public enum VolumeFlag {
      * The metadata was closed cleanly: bitmaps flushed and no write in flight, so the activity log
      * needs no replay. Cleared (persistently) when the metadata is opened for writing.
      */
-    AL_CLEAN(2, "al-clean");
+    AL_CLEAN(2, "al-clean"),
+    /**
+     * This replica lost a Primary while it held writes of it that a peer acknowledgement had not yet
+     * shown on every replica; it marked them out of sync for all its peers. Until the next Primary has
+     * resynced them, a handshake between two Secondaries at the same generation keeps those marks
+     * instead of clearing them as moot.
+     */
+    UNCONFIRMED_WRITES(3, "unconfirmed-writes");
 
     private final int bit;
     private final String label;

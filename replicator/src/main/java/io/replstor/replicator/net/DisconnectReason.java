@@ -18,7 +18,12 @@ public enum DisconnectReason {
     /** The generation UUIDs show a split brain; the node goes StandAlone. */
     SPLIT_BRAIN(5),
     /** The generation UUIDs share no ancestry. */
-    UNRELATED_DATA(6);
+    UNRELATED_DATA(6),
+    /**
+     * The peer sent data stamped with a term that is no longer current, or it is not a Primary of the
+     * current term: it was deposed. It must learn the new term and resync.
+     */
+    STALE_TERM(7);
 
     private final int code;
 

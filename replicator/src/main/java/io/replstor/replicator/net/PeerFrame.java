@@ -36,14 +36,19 @@ import java.nio.charset.StandardCharsets;
  * AUTH_OK         3   -                                                                          -
  * REFUSE          4   16 reason:u16 ({@link RefuseReason}), 18 reserved:u16                message, UTF-8, 0..1024
  * UUIDS           5   16 current:u64, 24 bitmapUuid:u64 (the slot for the receiver),    history: u64 * 0..32,
- *                     32 uuidFlags:u64 (bit 0 consistent, bit 1 crashed primary)        newest first
- * STATE           6   16 role:u8, 17 diskState:u8, 18 reserved:u16                               -
- * DATA            7   16 epoch:u64, 24 sequence:u64, 32 offset:u64 (bytes)               the data written
- * RECV_ACK        8   16 epoch:u64, 24 sequence:u64                                              -
+ *                     32 uuidFlags:u64 (bit 0 consistent, bit 1 crashed primary, ...),  newest first
+ *                     40 dataTerm:u64 (the newest term of any write the sender's disk holds),
+ *                     48 followers:u32 (ADOPT: node-id bits of the nodes this new generation reaches),
+ *                     52 reserved:u32
+ * STATE           6   16 role:u8, 17 diskState:u8, 18 stateFlags:u16, 20 reserved:u32,           -
+ *                     24 term:u64 (the newest term the sender's role authority applied)
+ * DATA            7   16 term:u64, 24 barrier:u64, 32 sequence:u64, 40 offset:u64 (bytes), the data written
+ *                     48 targets:u32 (node-id bits of every node the write goes to), 52 reserved:u32
+ * RECV_ACK        8   16 barrier:u64, 24 sequence:u64                                            -
  * WRITE_ACK       9   (as RECV_ACK)                                                              -
  * NEG_ACK        10   (as RECV_ACK)                                                              -
- * BARRIER        11   16 epoch:u64                                                               -
- * BARRIER_ACK    12   16 epoch:u64, 24 count:u32 (writes in the epoch), 28 reserved:u32          -
+ * BARRIER        11   16 term:u64, 24 barrier:u64                                                -
+ * BARRIER_ACK    12   16 barrier:u64, 24 count:u32 (writes before the barrier), 28 reserved:u32  -
  * PING           13   -                                                                          -
  * PING_ACK       14   -                                                                          -
  * BITMAP         15   16 bitOffset:u64 (index of the first 4 KiB block covered)          runs: u32 * n,
@@ -51,12 +56,31 @@ import java.nio.charset.StandardCharsets;
  *                                                                                        and set, starting
  *                                                                                        with clear (may be 0)
  * RS_REQUEST     16   16 offset:u64 (bytes), 24 length:u32 (bytes), 28 reserved:u32               -
- * RS_DATA        17   16 offset:u64 (bytes)                                              the data
+ * RS_DATA        17   16 term:u64, 24 offset:u64 (bytes)                                 the data
  * DISCONNECT     18   16 reason:u16 ({@link DisconnectReason}), 18 reserved:u16          message, UTF-8, 0..1024
+ * PEER_ACK       19   16 barrier:u64, 24 holders:u32 (node-id bits of the nodes that hold     -
+ *                     every write before the barrier), 28 reserved:u32
  * </pre>
- * Reserved fields are sent as 0 and ignored on receipt. The payload of DATA, RS_DATA and BITMAP is
+ * Reserved fields are sent as 0 and ignored on receipt.
+ *
+ * <h2>Terms and barriers</h2>
+ * {@code term} is the fencing token of the cluster store (DESIGN §5): a Primary stamps every frame
+ * that changes data (DATA, BARRIER) with the term of its promotion, a sync source stamps RS_DATA with
+ * its current term, and a replica whose role authority enforces terms refuses data of an older term
+ * or from a node that is not a Primary of its term. {@code barrier} numbers the write barriers of a
+ * Primary's stream (DRBD's "epoch"): writes between two barriers may be reordered, a barrier is
+ * acknowledged once everything before it is durable. The payload of DATA, RS_DATA and BITMAP is
  * bounded by the connection's maximum ({@link PeerFrameDecoder}, 1 MiB by default); the others by
  * their type.
+ *
+ * <h2>Peer acknowledgements</h2>
+ * A Primary sends PEER_ACK on the data channel once every peer it sent barrier {@code barrier} to
+ * has acknowledged it or is gone: {@code holders} names the nodes (the Primary included) that hold
+ * every write before that barrier on stable storage. A Secondary keeps the ranges of the writes it
+ * received until a PEER_ACK covers them; it then marks them out of sync for the targets that are not
+ * holders, and forgets them. If it loses the Primary first, it marks every range it still keeps for
+ * all its peers: those writes may have reached some replicas and not others, and were never
+ * acknowledged, so the next Primary resyncs them (DRBD 9's peer acks).
  *
  * <h2>Checksums</h2>
  * Every frame's header and fixed fields are covered by CRC32C: TCP's 16-bit checksum lets corrupted
@@ -77,8 +101,8 @@ public final class PeerFrame {
     /** "RPL1". */
     public static final int MAGIC = 0x52504C31;
     /** The protocol versions this build speaks. */
-    public static final int PROTOCOL_VERSION_MIN = 1;
-    public static final int PROTOCOL_VERSION_MAX = 1;
+    public static final int PROTOCOL_VERSION_MIN = 3;
+    public static final int PROTOCOL_VERSION_MAX = 3;
 
     public static final int MAGIC_OFFSET = 0;
     public static final int TYPE_OFFSET = 4;
@@ -120,7 +144,10 @@ public final class PeerFrame {
     public static final int UUIDS_CURRENT_OFFSET = 16;
     public static final int UUIDS_BITMAP_OFFSET = 24;
     public static final int UUIDS_FLAGS_OFFSET = 32;
-    public static final int UUIDS_FIXED_BYTES = 24;
+    public static final int UUIDS_DATA_TERM_OFFSET = 40;
+    public static final int UUIDS_FOLLOWERS_OFFSET = 48;
+    public static final int UUIDS_RESERVED_OFFSET = 52;
+    public static final int UUIDS_FIXED_BYTES = 40;
     public static final int HISTORY_MAX_UUIDS = 32;
     public static final long UUID_FLAG_CONSISTENT = 1L;
     public static final long UUID_FLAG_CRASHED_PRIMARY = 2L;
@@ -130,6 +157,17 @@ public final class PeerFrame {
     public static final long UUID_FLAG_ADOPT = 8L;
     /** With {@link #UUID_FLAG_ADOPT}: new-current-uuid --clear-bitmap, the initial sync is skipped. */
     public static final long UUID_FLAG_CLEAR_BITMAP = 16L;
+    /**
+     * Sent while connected by a node whose resync (from a third node) just finished: it now holds this
+     * generation's data, so what the receiver marked out of sync for it before that resync is moot.
+     */
+    public static final long UUID_FLAG_RESYNCED = 32L;
+    /**
+     * The sender holds writes of a lost Primary that may not be on every replica ({@link
+     * io.replstor.replicator.meta.VolumeFlag#UNCONFIRMED_WRITES}): what it marked for the receiver must
+     * be resynced, never cleared as moot.
+     */
+    public static final long UUID_FLAG_UNCONFIRMED = 64L;
     /** HELLO's channel field: the data channel (replicated writes, resync, state). */
     public static final int CHANNEL_DATA = 0;
     /** HELLO's channel field: the meta channel (acks and pings, never behind bulk data). */
@@ -138,23 +176,41 @@ public final class PeerFrame {
     public static final int STATE_FLAG_SYNC_PAUSED = 1;
     /** STATE flag: the sender asks the receiver to discard its data and resync fully (invalidate-remote). */
     public static final int STATE_FLAG_INVALIDATE_REQUEST = 2;
+    /** STATE flag: the sender holds writes of a lost Primary that may not be on every replica. */
+    public static final int STATE_FLAG_UNCONFIRMED = 4;
 
     // STATE
     public static final int STATE_ROLE_OFFSET = 16;
     public static final int STATE_DISK_OFFSET = 17;
-    public static final int STATE_RESERVED_OFFSET = 18;
-    public static final int STATE_FIXED_BYTES = 4;
+    public static final int STATE_FLAGS_OFFSET = 18;
+    public static final int STATE_RESERVED_OFFSET = 20;
+    public static final int STATE_TERM_OFFSET = 24;
+    public static final int STATE_FIXED_BYTES = 16;
 
-    // DATA, the acks, BARRIER, BARRIER_ACK: epoch first, sequence second where present
-    public static final int EPOCH_OFFSET = 16;
-    public static final int SEQUENCE_OFFSET = 24;
-    public static final int DATA_OFFSET_OFFSET = 32;
-    public static final int DATA_FIXED_BYTES = 24;
+    // DATA: term, barrier, sequence, offset
+    public static final int DATA_TERM_OFFSET = 16;
+    public static final int DATA_BARRIER_OFFSET = 24;
+    public static final int DATA_SEQUENCE_OFFSET = 32;
+    public static final int DATA_OFFSET_OFFSET = 40;
+    public static final int DATA_TARGETS_OFFSET = 48;
+    public static final int DATA_RESERVED_OFFSET = 52;
+    public static final int DATA_FIXED_BYTES = 40;
+    // the acks and BARRIER_ACK: barrier, then sequence (acks) or count (BARRIER_ACK)
+    public static final int ACK_BARRIER_OFFSET = 16;
+    public static final int ACK_SEQUENCE_OFFSET = 24;
     public static final int ACK_FIXED_BYTES = 16;
-    public static final int BARRIER_FIXED_BYTES = 8;
+    // BARRIER: term, barrier
+    public static final int BARRIER_TERM_OFFSET = 16;
+    public static final int BARRIER_BARRIER_OFFSET = 24;
+    public static final int BARRIER_FIXED_BYTES = 16;
     public static final int BARRIER_ACK_COUNT_OFFSET = 24;
     public static final int BARRIER_ACK_RESERVED_OFFSET = 28;
     public static final int BARRIER_ACK_FIXED_BYTES = 16;
+    // PEER_ACK: barrier, holders
+    public static final int PEER_ACK_BARRIER_OFFSET = 16;
+    public static final int PEER_ACK_HOLDERS_OFFSET = 24;
+    public static final int PEER_ACK_RESERVED_OFFSET = 28;
+    public static final int PEER_ACK_FIXED_BYTES = 16;
 
     // BITMAP
     public static final int BITMAP_BIT_OFFSET_OFFSET = 16;
@@ -166,7 +222,9 @@ public final class PeerFrame {
     public static final int RS_REQUEST_LENGTH_OFFSET = 24;
     public static final int RS_REQUEST_RESERVED_OFFSET = 28;
     public static final int RS_REQUEST_FIXED_BYTES = 16;
-    public static final int RS_DATA_FIXED_BYTES = 8;
+    public static final int RS_DATA_TERM_OFFSET = 16;
+    public static final int RS_DATA_OFFSET_OFFSET = 24;
+    public static final int RS_DATA_FIXED_BYTES = 16;
 
     /** The largest header + fixed fields of any type (HELLO's). */
     public static final int MAX_HEAD_BYTES = HEADER_BYTES + HELLO_FIXED_BYTES;
@@ -354,6 +412,24 @@ public final class PeerFrame {
                 (f & UUID_FLAG_CONSISTENT) != 0, (f & UUID_FLAG_CRASHED_PRIMARY) != 0);
     }
 
+    /** The newest term of any write the sender's disk holds (0: none, or no cluster store). */
+    public long dataTerm() {
+        expect(PeerFrameType.UUIDS);
+        return buf.getLong(base + UUIDS_DATA_TERM_OFFSET);
+    }
+
+    /** ADOPT: the node-id bits of the nodes the sender's new generation reaches (it and its connected peers). */
+    public int followers() {
+        expect(PeerFrameType.UUIDS);
+        return buf.getInt(base + UUIDS_FOLLOWERS_OFFSET);
+    }
+
+    /** DATA: the node-id bits of every node the write goes to; a replica marks it out of sync for the others. */
+    public int targets() {
+        expect(PeerFrameType.DATA);
+        return buf.getInt(base + DATA_TARGETS_OFFSET);
+    }
+
     // --- STATE
 
     public Role role() {
@@ -364,7 +440,7 @@ public final class PeerFrame {
     /** The STATE flags ({@link #STATE_FLAG_SYNC_PAUSED}, ...). */
     public int stateFlags() {
         expect(PeerFrameType.STATE);
-        return buf.getUnsignedShort(base + STATE_RESERVED_OFFSET);
+        return buf.getUnsignedShort(base + STATE_FLAGS_OFFSET);
     }
 
     /** HELLO's channel: {@link #CHANNEL_DATA} or {@link #CHANNEL_META}. */
@@ -380,27 +456,53 @@ public final class PeerFrame {
 
     // --- DATA, acks, barriers
 
-    public long epoch() {
-        expect(PeerFrameType.DATA, PeerFrameType.RECV_ACK, PeerFrameType.WRITE_ACK, PeerFrameType.NEG_ACK,
-                PeerFrameType.BARRIER, PeerFrameType.BARRIER_ACK);
-        return buf.getLong(base + EPOCH_OFFSET);
+    /** The term of DATA, BARRIER, RS_DATA (the sender's authority) or STATE (the sender's newest). */
+    public long term() {
+        return switch (type) {
+            case DATA -> buf.getLong(base + DATA_TERM_OFFSET);
+            case BARRIER -> buf.getLong(base + BARRIER_TERM_OFFSET);
+            case RS_DATA -> buf.getLong(base + RS_DATA_TERM_OFFSET);
+            case STATE -> buf.getLong(base + STATE_TERM_OFFSET);
+            default -> throw wrongType("term");
+        };
+    }
+
+    /** The barrier number of DATA (the barrier interval it belongs to), the acks, BARRIER and BARRIER_ACK. */
+    public long barrier() {
+        return switch (type) {
+            case DATA -> buf.getLong(base + DATA_BARRIER_OFFSET);
+            case RECV_ACK, WRITE_ACK, NEG_ACK, BARRIER_ACK -> buf.getLong(base + ACK_BARRIER_OFFSET);
+            case BARRIER -> buf.getLong(base + BARRIER_BARRIER_OFFSET);
+            case PEER_ACK -> buf.getLong(base + PEER_ACK_BARRIER_OFFSET);
+            default -> throw wrongType("barrier");
+        };
     }
 
     public long sequence() {
-        expect(PeerFrameType.DATA, PeerFrameType.RECV_ACK, PeerFrameType.WRITE_ACK, PeerFrameType.NEG_ACK);
-        return buf.getLong(base + SEQUENCE_OFFSET);
+        return switch (type) {
+            case DATA -> buf.getLong(base + DATA_SEQUENCE_OFFSET);
+            case RECV_ACK, WRITE_ACK, NEG_ACK -> buf.getLong(base + ACK_SEQUENCE_OFFSET);
+            default -> throw wrongType("sequence");
+        };
     }
 
     /** The byte offset of DATA, RS_REQUEST or RS_DATA. */
     public long offset() {
         return switch (type) {
             case DATA -> buf.getLong(base + DATA_OFFSET_OFFSET);
-            case RS_REQUEST, RS_DATA -> buf.getLong(base + RS_OFFSET_OFFSET);
+            case RS_REQUEST -> buf.getLong(base + RS_OFFSET_OFFSET);
+            case RS_DATA -> buf.getLong(base + RS_DATA_OFFSET_OFFSET);
             default -> throw wrongType("offset");
         };
     }
 
-    /** Writes in the epoch a BARRIER_ACK confirms (u32). */
+    /** PEER_ACK: node-id bits of the nodes that hold every write before the barrier. */
+    public int holders() {
+        expect(PeerFrameType.PEER_ACK);
+        return buf.getInt(base + PEER_ACK_HOLDERS_OFFSET);
+    }
+
+    /** Writes before the barrier a BARRIER_ACK confirms (u32). */
     public long count() {
         expect(PeerFrameType.BARRIER_ACK);
         return buf.getUnsignedInt(base + BARRIER_ACK_COUNT_OFFSET);

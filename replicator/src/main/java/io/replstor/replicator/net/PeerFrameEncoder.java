@@ -88,22 +88,29 @@ public final class PeerFrameEncoder {
         return reasonFrame(alloc, PeerFrameType.DISCONNECT, reason.code(), message);
     }
 
-    /** @param bitmapUuid the sender's bitmap UUID for the receiver's slot */
-    public ByteBuf uuids(ByteBufAllocator alloc, long current, long bitmapUuid, long uuidFlags, long[] history) {
+    /**
+     * @param bitmapUuid the sender's bitmap UUID for the receiver's slot
+     * @param dataTerm   the newest term of any write the sender's disk holds
+     * @param followers  with {@link PeerFrame#UUID_FLAG_ADOPT}: node-id bits of the nodes the new generation
+     *                   reaches; else 0
+     */
+    public ByteBuf uuids(ByteBufAllocator alloc, long current, long bitmapUuid, long uuidFlags, long dataTerm,
+                         int followers, long[] history) {
         if (history.length > PeerFrame.HISTORY_MAX_UUIDS) {
             throw new IllegalArgumentException(history.length + " history UUIDs; at most "
                     + PeerFrame.HISTORY_MAX_UUIDS);
         }
         ByteBuf b = begin(alloc, PeerFrameType.UUIDS, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED,
                 history.length * Long.BYTES);
-        b.writeLong(current).writeLong(bitmapUuid).writeLong(uuidFlags);
+        b.writeLong(current).writeLong(bitmapUuid).writeLong(uuidFlags).writeLong(dataTerm).writeInt(followers)
+                .writeInt(0);
         for (long h : history) {
             b.writeLong(h);
         }
         return finish(b);
     }
 
-    public ByteBuf uuids(ByteBufAllocator alloc, GenerationIds ids) {
+    public ByteBuf uuids(ByteBufAllocator alloc, GenerationIds ids, long dataTerm) {
         List<Long> h = ids.history();
         long[] history = new long[h.size()];
         for (int i = 0; i < history.length; i++) {
@@ -111,17 +118,21 @@ public final class PeerFrameEncoder {
         }
         long flags = (ids.consistent() ? PeerFrame.UUID_FLAG_CONSISTENT : 0)
                 | (ids.crashedPrimary() ? PeerFrame.UUID_FLAG_CRASHED_PRIMARY : 0);
-        return uuids(alloc, ids.current(), ids.bitmap(), flags, history);
+        return uuids(alloc, ids.current(), ids.bitmap(), flags, dataTerm, 0, history);
     }
 
-    public ByteBuf state(ByteBufAllocator alloc, Role role, DiskState disk) {
-        return state(alloc, role, disk, 0);
+    public ByteBuf state(ByteBufAllocator alloc, Role role, DiskState disk, long term) {
+        return state(alloc, role, disk, 0, term);
     }
 
-    /** @param stateFlags {@link PeerFrame#STATE_FLAG_SYNC_PAUSED} etc., in the u16 after the disk state */
-    public ByteBuf state(ByteBufAllocator alloc, Role role, DiskState disk, int stateFlags) {
+    /**
+     * @param stateFlags {@link PeerFrame#STATE_FLAG_SYNC_PAUSED} etc., in the u16 after the disk state
+     * @param term       the newest term the sender's role authority applied
+     */
+    public ByteBuf state(ByteBufAllocator alloc, Role role, DiskState disk, int stateFlags, long term) {
         ByteBuf b = begin(alloc, PeerFrameType.STATE, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED, 0);
-        b.writeByte(PeerFrame.roleCode(role)).writeByte(PeerFrame.diskCode(disk)).writeShort(stateFlags);
+        b.writeByte(PeerFrame.roleCode(role)).writeByte(PeerFrame.diskCode(disk)).writeShort(stateFlags).writeInt(0)
+                .writeLong(term);
         return finish(b);
     }
 
@@ -129,11 +140,11 @@ public final class PeerFrameEncoder {
      * The head of a DATA frame for {@code payload}'s readable bytes; write the payload right after it.
      * {@code payload} is read (for the checksum), not retained, not consumed.
      */
-    public ByteBuf dataHead(ByteBufAllocator alloc, long epoch, long sequence, long offset, boolean fua,
-                            ByteBuf payload) {
+    public ByteBuf dataHead(ByteBufAllocator alloc, long term, long barrier, long sequence, long offset, int targets,
+                            boolean fua, ByteBuf payload) {
         int flags = (fua ? PeerFrame.FLAG_FUA : 0) | (checksumBulkPayloads ? PeerFrame.FLAG_PAYLOAD_CHECKSUMMED : 0);
         ByteBuf b = begin(alloc, PeerFrameType.DATA, flags, payload.readableBytes());
-        b.writeLong(epoch).writeLong(sequence).writeLong(offset);
+        b.writeLong(term).writeLong(barrier).writeLong(sequence).writeLong(offset).writeInt(targets).writeInt(0);
         return finish(b, payload);
     }
 
@@ -143,11 +154,11 @@ public final class PeerFrameEncoder {
      *
      * @return the future of the frame's write
      */
-    public ChannelFuture writeData(ChannelOutboundInvoker out, ByteBufAllocator alloc, long epoch, long sequence,
-                                   long offset, boolean fua, ByteBuf payload) {
+    public ChannelFuture writeData(ChannelOutboundInvoker out, ByteBufAllocator alloc, long term, long barrier,
+                                   long sequence, long offset, int targets, boolean fua, ByteBuf payload) {
         ByteBuf head;
         try {
-            head = dataHead(alloc, epoch, sequence, offset, fua, payload);
+            head = dataHead(alloc, term, barrier, sequence, offset, targets, fua, payload);
         } catch (RuntimeException e) {
             payload.release();
             throw e;
@@ -156,28 +167,35 @@ public final class PeerFrameEncoder {
         return out.write(Unpooled.wrappedBuffer(head, payload));
     }
 
-    public ByteBuf recvAck(ByteBufAllocator alloc, long epoch, long sequence) {
-        return ack(alloc, PeerFrameType.RECV_ACK, epoch, sequence);
+    public ByteBuf recvAck(ByteBufAllocator alloc, long barrier, long sequence) {
+        return ack(alloc, PeerFrameType.RECV_ACK, barrier, sequence);
     }
 
-    public ByteBuf writeAck(ByteBufAllocator alloc, long epoch, long sequence) {
-        return ack(alloc, PeerFrameType.WRITE_ACK, epoch, sequence);
+    public ByteBuf writeAck(ByteBufAllocator alloc, long barrier, long sequence) {
+        return ack(alloc, PeerFrameType.WRITE_ACK, barrier, sequence);
     }
 
-    public ByteBuf negAck(ByteBufAllocator alloc, long epoch, long sequence) {
-        return ack(alloc, PeerFrameType.NEG_ACK, epoch, sequence);
+    public ByteBuf negAck(ByteBufAllocator alloc, long barrier, long sequence) {
+        return ack(alloc, PeerFrameType.NEG_ACK, barrier, sequence);
     }
 
-    public ByteBuf barrier(ByteBufAllocator alloc, long epoch) {
+    public ByteBuf barrier(ByteBufAllocator alloc, long term, long barrier) {
         ByteBuf b = begin(alloc, PeerFrameType.BARRIER, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED, 0);
-        b.writeLong(epoch);
+        b.writeLong(term).writeLong(barrier);
         return finish(b);
     }
 
-    /** @param count writes in the epoch, u32 */
-    public ByteBuf barrierAck(ByteBufAllocator alloc, long epoch, long count) {
+    /** @param count writes before the barrier, u32 */
+    public ByteBuf barrierAck(ByteBufAllocator alloc, long barrier, long count) {
         ByteBuf b = begin(alloc, PeerFrameType.BARRIER_ACK, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED, 0);
-        b.writeLong(epoch).writeInt((int) count).writeInt(0);
+        b.writeLong(barrier).writeInt((int) count).writeInt(0);
+        return finish(b);
+    }
+
+    /** @param holders node-id bits of the nodes that hold every write before {@code barrier} */
+    public ByteBuf peerAck(ByteBufAllocator alloc, long barrier, int holders) {
+        ByteBuf b = begin(alloc, PeerFrameType.PEER_ACK, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED, 0);
+        b.writeLong(barrier).writeInt(holders).writeInt(0);
         return finish(b);
     }
 
@@ -210,16 +228,16 @@ public final class PeerFrameEncoder {
     }
 
     /** The head of an RS_DATA frame for {@code payload}'s readable bytes (see {@link #dataHead}). */
-    public ByteBuf rsDataHead(ByteBufAllocator alloc, long offset, ByteBuf payload) {
+    public ByteBuf rsDataHead(ByteBufAllocator alloc, long term, long offset, ByteBuf payload) {
         int flags = checksumBulkPayloads ? PeerFrame.FLAG_PAYLOAD_CHECKSUMMED : 0;
         ByteBuf b = begin(alloc, PeerFrameType.RS_DATA, flags, payload.readableBytes());
-        b.writeLong(offset);
+        b.writeLong(term).writeLong(offset);
         return finish(b, payload);
     }
 
-    private ByteBuf ack(ByteBufAllocator alloc, PeerFrameType type, long epoch, long sequence) {
+    private ByteBuf ack(ByteBufAllocator alloc, PeerFrameType type, long barrier, long sequence) {
         ByteBuf b = begin(alloc, type, PeerFrame.FLAG_PAYLOAD_CHECKSUMMED, 0);
-        b.writeLong(epoch).writeLong(sequence);
+        b.writeLong(barrier).writeLong(sequence);
         return finish(b);
     }
 

@@ -26,7 +26,8 @@ public enum PeerFrameType {
     BITMAP(15, PeerFrame.BITMAP_FIXED_BYTES, 0, Integer.MAX_VALUE, Integer.BYTES),
     RS_REQUEST(16, PeerFrame.RS_REQUEST_FIXED_BYTES, 0, 0, 1),
     RS_DATA(17, PeerFrame.RS_DATA_FIXED_BYTES, 0, Integer.MAX_VALUE, 1),
-    DISCONNECT(18, PeerFrame.REASON_FIXED_BYTES, 0, PeerFrame.MESSAGE_MAX_BYTES, 1);
+    DISCONNECT(18, PeerFrame.REASON_FIXED_BYTES, 0, PeerFrame.MESSAGE_MAX_BYTES, 1),
+    PEER_ACK(19, PeerFrame.PEER_ACK_FIXED_BYTES, 0, 0, 1);
 
     private static final PeerFrameType[] BY_CODE = new PeerFrameType[32];
 

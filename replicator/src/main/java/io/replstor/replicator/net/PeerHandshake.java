@@ -21,8 +21,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 /**
- * The connection handshake of the peer protocol. Both ends run it the same way, whoever dialled;
- * it sits right after the {@link PeerFrameDecoder} and leaves the pipeline once it has succeeded.
+ * The connection handshake of the peer protocol. Both ends run it the same way, except that the end
+ * that accepted the connection answers the challenge only after the dialler has (step 3); it sits
+ * right after the {@link PeerFrameDecoder} and leaves the pipeline once it has succeeded.
  *
  * <ol>
  * <li>On activation, send HELLO: version range, node id, resource, volume size, replication
@@ -35,7 +36,13 @@ import java.util.function.Consumer;
  *     to it).</li>
  * <li>With secrets, answer with AUTH_RESPONSE = HMAC-SHA256(secret, peer's challenge ++ my node id
  *     as u32) and check the peer's answer to our challenge in constant time; binding the node id in
- *     means a response cannot be replayed as another node's. Without secrets this step is skipped.</li>
+ *     means a response cannot be replayed as another node's. The dialler answers at once; the end
+ *     that accepted the connection answers only once the dialler's answer checked out. Otherwise
+ *     anyone who can reach both nodes could relay: connect to beta claiming to be alpha, connect to
+ *     alpha claiming to be beta and present beta's challenge there, and alpha's answer (bound to
+ *     alpha's own id, just as beta expects from alpha) would authenticate the stranger to beta as
+ *     alpha. A node answers first only on connections it dialled itself, to its configured peer.
+ *     Without secrets this step is skipped.</li>
  * <li>Once this side accepts the peer, it sends AUTH_OK. When it has both accepted the peer and
  *     received the peer's AUTH_OK, it fires {@link Completed} and removes itself; frames after that
  *     go to the next handler. So neither side moves on while the other may still refuse.</li>
@@ -80,7 +87,10 @@ public final class PeerHandshake extends ChannelInboundHandlerAdapter {
     private boolean peerAccepted;
     private boolean acceptedPeer;
     private int channel = PeerFrame.CHANNEL_DATA;
+    /** This end accepted the connection: it answers the challenge only after the dialler's answer checked out. */
+    private boolean acceptedConnection;
 
+    /** The handshake of the dialling end, on the data channel. */
     public PeerHandshake(HandshakeSettings settings) {
         this(settings, RANDOM::nextBytes);
     }
@@ -89,6 +99,16 @@ public final class PeerHandshake extends ChannelInboundHandlerAdapter {
     public PeerHandshake(HandshakeSettings settings, int channel) {
         this(settings, RANDOM::nextBytes);
         this.channel = channel;
+    }
+
+    /**
+     * @param channel            {@link PeerFrame#CHANNEL_DATA} or {@link PeerFrame#CHANNEL_META}; the peer must
+     *                           name the same
+     * @param acceptedConnection this end accepted the connection (the listener's side) rather than dialled it
+     */
+    public PeerHandshake(HandshakeSettings settings, int channel, boolean acceptedConnection) {
+        this(settings, channel);
+        this.acceptedConnection = acceptedConnection;
     }
 
     /** @param challengeSource fills a challenge; tests inject a fixed one */
@@ -191,11 +211,15 @@ public final class PeerHandshake extends ChannelInboundHandlerAdapter {
             return;
         }
         state = State.AWAIT_AUTH;
-        if (secret != null) {
-            ctx.writeAndFlush(encoder.authResponse(ctx.alloc(), hmac(peerChallenge, settings.localNodeId())));
-        } else {
+        if (secret == null) {
             accept();
-        }
+        } else if (!acceptedConnection) {
+            sendAuthResponse();
+        } // else the dialler proves it knows the secret first (onAuthResponse)
+    }
+
+    private void sendAuthResponse() {
+        ctx.writeAndFlush(encoder.authResponse(ctx.alloc(), hmac(peerChallenge, settings.localNodeId())));
     }
 
     /** @return null if the HELLO is acceptable, else the refusal already made */
@@ -270,6 +294,9 @@ public final class PeerHandshake extends ChannelInboundHandlerAdapter {
                     + settings.peerLabel() + " for resource " + settings.resourceName()
                     + ": the shared secrets differ");
             return;
+        }
+        if (acceptedConnection) {
+            sendAuthResponse();
         }
         accept();
     }

@@ -43,7 +43,11 @@ import static io.replstor.replicator.sync.GenerationIds.masked;
  *       (an Inconsistent disk at the same generation has its missing blocks in the bitmaps, as
  *       {@code invalidate} sets them); full otherwise. If both are Inconsistent, a resync has no
  *       usable source: {@link Kind#NO_CONSISTENT_SOURCE}.</li>
- *   <li><b>Split brain.</b> {@code --discard-my-data} on exactly one side makes that side the target
+ *   <li><b>Split brain.</b> If both sides know data terms and they differ, the side with the older
+ *       data term is the target (bitmap-based after rule 90, full after rule 100): with a cluster store
+ *       a Primary completes a write only when every in-sync replica holds it, so the writes a deposed
+ *       Primary made after it lost its peers were never acknowledged, and the newer term holds every
+ *       acknowledged write. Otherwise, {@code --discard-my-data} on exactly one side makes that side the target
  *       (bitmap-based after rule 90, full after rule 100). Otherwise, after rule 90 only, the
  *       {@link AfterSbPolicy} for the number of Primaries may pick a side to discard (bitmap-based).
  *       Anything else stays a split brain and the nodes disconnect.</li>
@@ -253,6 +257,14 @@ public final class SyncDecider {
                                                   int resolveConflictsNodeId) {
         boolean bitmap = d.kind() == Kind.SPLIT_BRAIN_AUTO_RECOVERABLE;
         String how = bitmap ? "bitmap-based resync" : "full sync";
+        if (me.dataTerm() != peer.dataTerm()) {
+            SyncSide victim = me.dataTerm() < peer.dataTerm() ? me : peer;
+            SyncSide survivor = victim == me ? peer : me;
+            return resolved(d, me, victim, bitmap, Resolution.TERMS, "resolved by the cluster store's terms: "
+                    + victim.nodeName() + "'s newest data is of term " + victim.dataTerm() + ", older than "
+                    + survivor.nodeName() + "'s term " + survivor.dataTerm() + " (its writes since were never"
+                    + " acknowledged): " + how + " from " + survivor.nodeName() + " to " + victim.nodeName());
+        }
         if (me.discardMyData() != peer.discardMyData()) {
             SyncSide victim = me.discardMyData() ? me : peer;
             SyncSide survivor = victim == me ? peer : me;

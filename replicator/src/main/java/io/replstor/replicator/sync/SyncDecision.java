@@ -79,7 +79,12 @@ public record SyncDecision(Kind kind, SyncRule rule, Resolution resolution, Stri
         /** A split brain resolved by after-sb-1pri (one Primary). */
         AFTER_SB_1PRI,
         /** A split brain resolved by {@code connect --discard-my-data} on one side. */
-        DISCARD_MY_DATA
+        DISCARD_MY_DATA,
+        /**
+         * A split brain resolved by the cluster store's terms: the side whose newest write is of an older
+         * term was a deposed Primary (or fed by one), and its writes since were never acknowledged.
+         */
+        TERMS
     }
 
     public SyncDecision {

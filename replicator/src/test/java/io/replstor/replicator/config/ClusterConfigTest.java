@@ -24,6 +24,7 @@ class ClusterConfigTest {
     private static final String CLUSTER = """
             [cluster]
             name = "test"
+            quorum = "off"
             """;
 
     private static final String NODES = """
@@ -243,15 +244,16 @@ class ClusterConfigTest {
 
     @Test
     void unknownKeys_areReportedAtEveryLevelWithTheAllowedOnes() {
-        String text = CLUSTER.replace("name = \"test\"", "name = \"test\"\nquorum = 2")
+        String text = CLUSTER.replace("name = \"test\"", "name = \"test\"\nvotes = 2")
                 + "\n" + NODES.replace("id = 1", "id = 1\nweight = 3") + "\n"
                 + resource("protcol = \"C\"").replace("disk = \"/var/lib/replstor/beta-r0.img\"",
                 "disk = \"/var/lib/replstor/beta-r0.img\"\n  device = \"/dev/drbd0\"") + "\n[global]\nx = 1\n";
         ClusterConfigException e = problems(text);
         assertEquals(5, e.problems().size(), e::getMessage);
-        assertProblem(e, lineOf(text, "quorum"), "cluster.quorum", "unknown key (allowed: name)");
+        assertProblem(e, lineOf(text, "votes"), "cluster.votes",
+                "unknown key (allowed: lease-timeout, name, quorum, shared-secret)");
         assertProblem(e, lineOf(text, "weight"), "node[1].weight",
-                "unknown key (allowed: address, admin, id, name, nbd)");
+                "unknown key (allowed: address, admin, id, name, nbd, raft, raft-dir, role)");
         assertProblem(e, lineOf(text, "protcol"), "resource[0].protcol", "unknown key (allowed: after-sb-0pri,");
         assertProblem(e, lineOf(text, "device"), "resource[0].on.beta.device",
                 "unknown key (allowed: disk, meta-disk)");
@@ -506,5 +508,138 @@ class ClusterConfigTest {
         ClusterConfigException e = problems(text);
         assertProblem(e, lineOf(text, "my volume"), "resource[0].name", "'my volume' is not a valid name (letters,");
         assertProblem(e, lineOf(text, "-x"), "cluster.name", "'-x' is not a valid name");
+    }
+
+    // ---- the cluster store: quorum, witnesses, Raft endpoints
+
+    private static final String STORE_NODES = """
+            [[node]]
+            name = "alpha"
+            id = 0
+            address = "127.0.0.1:7789"
+            nbd = "127.0.0.1:10809"
+            admin = "/run/replstor/alpha.sock"
+            raft = "127.0.0.1:7788"
+            raft-dir = "/var/lib/replstor/raft-alpha"
+
+            [[node]]
+            name = "beta"
+            id = 1
+            address = "127.0.0.1:7790"
+            nbd = "127.0.0.1:10810"
+            admin = "/run/replstor/beta.sock"
+            raft = "127.0.0.1:7787"
+
+            [[node]]
+            name = "tie"
+            id = 2
+            role = "witness"
+            admin = "/run/replstor/tie.sock"
+            raft = "127.0.0.1:7786"
+            """;
+
+    private static String withWitness(String clusterOptions, String resourceOptions) {
+        return "[cluster]\nname = \"test\"\n" + clusterOptions + "\n" + STORE_NODES + "\n" + resource(resourceOptions);
+    }
+
+    @Test
+    void twoDataNodesAndAWitness_formAStoreWithTheWitnessHoldingNoResource() throws Exception {
+        ClusterConfig c = parse(withWitness("shared-secret = \"s3cret\"\nlease-timeout = 50",
+                "on-no-quorum = \"io-error\""));
+        assertTrue(c.hasStore());
+        assertEquals(ClusterConfig.Quorum.MAJORITY, c.quorum());
+        assertEquals(List.of("alpha", "beta"), c.dataNodes().stream().map(NodeConfig::name).toList());
+        assertEquals(List.of("tie"), c.witnesses().stream().map(NodeConfig::name).toList());
+        NodeConfig tie = c.node("tie").orElseThrow();
+        assertTrue(tie.isWitness());
+        assertEquals(null, tie.address());
+        assertEquals(null, tie.nbd());
+        assertEquals(HostPort.parse("127.0.0.1:7786"), tie.raft());
+        assertEquals(NodeConfig.RAFT_DIR_DEFAULT, tie.raftDir());
+        assertEquals(Path.of("/var/lib/replstor/raft-alpha"), c.node("alpha").orElseThrow().raftDir());
+        assertEquals(Optional.of("s3cret"), c.sharedSecret());
+        assertEquals(Duration.ofSeconds(5), c.leaseTimeout());
+        ResourceConfig r0 = c.resource("r0").orElseThrow();
+        assertEquals(ResourceConfig.OnNoQuorum.IO_ERROR, r0.onNoQuorum());
+        assertEquals(1, r0.maxPeers(), "a witness takes no bitmap slot");
+        assertTrue(r0.on("tie").isEmpty());
+        assertEquals(List.of("beta"), c.peersOf("alpha").stream().map(NodeConfig::name).toList());
+        assertFalse(c.toString().contains("s3cret"), c::toString);
+    }
+
+    @Test
+    void storeDefaults_areMajorityAThreeSecondLeaseAndSuspendIo() throws Exception {
+        ClusterConfig c = parse(withWitness("", ""));
+        assertEquals(Duration.ofSeconds(3), c.leaseTimeout());
+        assertEquals(Optional.empty(), c.sharedSecret());
+        assertEquals(ResourceConfig.OnNoQuorum.SUSPEND_IO, c.resource("r0").orElseThrow().onNoQuorum());
+    }
+
+    @Test
+    void aWitnessWithAResource_isRefusedNamingIt() {
+        String text = withWitness("", "") + "  [resource.on.tie]\n  disk = \"/var/lib/replstor/tie-r0.img\"\n";
+        assertOnlyProblem(text, lineOf(text, "[resource.on.tie]"), "resource[0].on.tie",
+                "'tie' is a witness: it votes in the cluster store and holds no disk");
+    }
+
+    @Test
+    void aWitnessWithListeners_isRefused() {
+        String text = withWitness("", "").replace("role = \"witness\"", "role = \"witness\"\nnbd = \"127.0.0.1:10811\"");
+        assertOnlyProblem(text, lineOf(text, "10811"), "node[2].nbd", "a witness has no NBD listener");
+    }
+
+    @Test
+    void twoDataNodesWithoutWitness_needQuorumOffSaidExplicitly() {
+        String text = valid("").replace("quorum = \"off\"\n", "");
+        ClusterConfigException e = problems(text);
+        assertProblem(e, lineOf(text, "[cluster]"), "cluster.quorum",
+                "two data nodes without a witness cannot keep a majority when either fails");
+        assertProblem(e, lineOf(text, "[cluster]"), "cluster.quorum", "or set quorum = \"off\"");
+    }
+
+    @Test
+    void quorumOffWithAWitness_isRefused() {
+        String text = withWitness("quorum = \"off\"", "");
+        assertOnlyProblem(text, lineOf(text, "quorum"), "cluster.quorum", "remove the witness tie");
+    }
+
+    @Test
+    void duplicateRaftAddresses_areRefused() {
+        String text = withWitness("", "").replace("raft = \"127.0.0.1:7786\"", "raft = \"127.0.0.1:7788\"");
+        assertOnlyProblem(text, lineOf(text, "role = \"witness\"") + 2, "node[2].raft",
+                "127.0.0.1:7788 is already used by node[0].raft");
+    }
+
+    @Test
+    void aRaftAddressClashingWithAReplicationListener_isRefused() {
+        String text = withWitness("", "").replace("raft = \"127.0.0.1:7787\"", "raft = \"127.0.0.1:7789\"");
+        assertOnlyProblem(text, lineOf(text, "raft = \"127.0.0.1:7789\""), "node[1].raft",
+                "is already used by node[0].address");
+    }
+
+    @Test
+    void storeMembersWithoutRaftAddress_areNamed() {
+        String text = withWitness("", "").replace("raft = \"127.0.0.1:7787\"\n", "");
+        assertOnlyProblem(text, lineOf(text, "[cluster]"), "node[1].raft", "node 'beta' needs the host:port");
+    }
+
+    @Test
+    void aSingleDataNode_isAStoreOfOneWithoutRaftAddress() throws Exception {
+        String text = "[cluster]\nname = \"one\"\n[[node]]\nname = \"solo\"\nid = 0\naddress = \"127.0.0.1:7789\"\n"
+                + "nbd = \"127.0.0.1:10809\"\nadmin = \"/run/replstor/solo.sock\"\n";
+        ClusterConfig c = parse(text);
+        assertTrue(c.hasStore());
+        assertEquals(null, c.nodes().get(0).raft());
+    }
+
+    @Test
+    void badStoreValues_sayWhatIsAllowed() {
+        String text = withWitness("quorum = \"most\"\nlease-timeout = 5", "on-no-quorum = \"freeze\"")
+                .replace("role = \"witness\"", "role = \"arbiter\"");
+        ClusterConfigException e = problems(text);
+        assertProblem(e, lineOf(text, "most"), "cluster.quorum", "'most' is not a quorum mode (allowed: \"majority\"");
+        assertProblem(e, lineOf(text, "lease-timeout"), "cluster.lease-timeout", "5 is out of range");
+        assertProblem(e, lineOf(text, "freeze"), "resource[0].on-no-quorum", "'freeze' is not allowed");
+        assertProblem(e, lineOf(text, "arbiter"), "node[2].role", "'arbiter' is not a node role");
     }
 }

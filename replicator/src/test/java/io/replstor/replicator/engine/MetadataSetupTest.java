@@ -23,7 +23,7 @@ class MetadataSetupTest {
     Path dir;
 
     private ClusterConfig cluster(String resources) throws Exception {
-        return ClusterConfig.parse("[cluster]\nname = \"t\"\n"
+        return ClusterConfig.parse("[cluster]\nname = \"t\"\nquorum = \"off\"\n"
                 + "[[node]]\nname = \"alpha\"\nid = 0\naddress = \"127.0.0.1:7001\"\nnbd = \"127.0.0.1:7101\"\n"
                 + "admin = \"" + dir.resolve("alpha.sock") + "\"\n"
                 + "[[node]]\nname = \"beta\"\nid = 1\naddress = \"127.0.0.1:7002\"\nnbd = \"127.0.0.1:7102\"\n"

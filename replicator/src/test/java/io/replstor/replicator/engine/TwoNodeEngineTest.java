@@ -15,8 +15,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.io.RandomAccessFile;
-import java.net.ServerSocket;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -33,6 +31,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * sockets). Cluster-level behaviour with real processes and clients is in system-tests.
  */
 class TwoNodeEngineTest {
+    private void createMd(String node, int id, int peer) throws IOException {
+        EngineFixture.createMd(dir, node, id, List.of(peer), SIZE);
+    }
+
+    private static void await(String what, BooleanSupplier cond) throws InterruptedException {
+        EngineFixture.await(what, cond, 20);
+    }
+
     private static final long SIZE = 64L << 20;
     @TempDir
     Path dir;
@@ -46,12 +52,6 @@ class TwoNodeEngineTest {
         }
     }
 
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        }
-    }
-
     private ClusterConfig config(String protocol) throws Exception {
         return config(protocol, "100M");
     }
@@ -61,29 +61,17 @@ class TwoNodeEngineTest {
     }
 
     private ClusterConfig config(String protocol, String cMaxRate, String extra) throws Exception {
-        String toml = "[cluster]\nname = \"t\"\n"
-                + "[[node]]\nname = \"alpha\"\nid = 0\naddress = \"127.0.0.1:" + freePort() + "\"\nnbd = \"127.0.0.1:"
-                + freePort() + "\"\nadmin = \"" + dir.resolve("a.sock") + "\"\n"
-                + "[[node]]\nname = \"beta\"\nid = 1\naddress = \"127.0.0.1:" + freePort() + "\"\nnbd = \"127.0.0.1:"
-                + freePort() + "\"\nadmin = \"" + dir.resolve("b.sock") + "\"\n"
+        String toml = "[cluster]\nname = \"t\"\nquorum = \"off\"\n"
+                + "[[node]]\nname = \"alpha\"\nid = 0\naddress = \"127.0.0.1:" + EngineFixture.freePort() + "\"\nnbd = \"127.0.0.1:"
+                + EngineFixture.freePort() + "\"\nadmin = \"" + dir.resolve("a.sock") + "\"\n"
+                + "[[node]]\nname = \"beta\"\nid = 1\naddress = \"127.0.0.1:" + EngineFixture.freePort() + "\"\nnbd = \"127.0.0.1:"
+                + EngineFixture.freePort() + "\"\nadmin = \"" + dir.resolve("b.sock") + "\"\n"
                 + "[[resource]]\nname = \"r0\"\nsize = \"64MiB\"\nprotocol = \"" + protocol + "\"\n"
                 + "connect-int = 1\nping-int = 1\ntimeout = 5\nshared-secret = \"s3cret\"\nc-max-rate = \"" + cMaxRate + "\"\n" + extra
                 + "[resource.on.alpha]\ndisk = \"" + dir.resolve("alpha.img") + "\"\n"
                 + "[resource.on.beta]\ndisk = \"" + dir.resolve("beta.img") + "\"\n";
         lastToml = toml;
         return ClusterConfig.parse(toml, "test.toml");
-    }
-
-    private void createMd(String node, int id, int peer) throws IOException {
-        Path file = dir.resolve(node + ".img");
-        long md = MetadataGeometry.metadataSizeBytes(SIZE, 1, MetadataGeometry.DEFAULT_AL_RING_BLOCKS);
-        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
-            f.setLength(SIZE + md + (1 << 20));
-        }
-        try (Metadata m = Metadata.create(MetaDisk.openInternal("r0", file, false),
-                CreateOptions.of("r0", id).withMaxPeers(1).withPeerNodeIds(List.of(peer)))) {
-            assertTrue(m.geometry().dataSizeBytes() >= SIZE);
-        }
     }
 
     /** alpha and beta, both up and connected; resources, links. */
@@ -116,25 +104,6 @@ class TwoNodeEngineTest {
         return p;
     }
 
-    private static void await(String what, BooleanSupplier cond) throws InterruptedException {
-        long deadline = System.nanoTime() + 20_000_000_000L;
-        while (!cond.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for " + what);
-            }
-            Thread.sleep(20);
-        }
-    }
-
-    private static byte[] readFile(Path file, long off, int len) throws IOException {
-        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "r")) {
-            byte[] b = new byte[len];
-            f.seek(off);
-            f.readFully(b);
-            return b;
-        }
-    }
-
     @Test
     void replicatesWritesAndResyncsAfterADisconnect() throws Exception {
         Pair p = connectedPair(config("C"), FaultInjection.NONE);
@@ -162,8 +131,8 @@ class TwoNodeEngineTest {
             buf.release();
         }
         ra.volume().flush();
-        assertArrayEquals(readFile(dir.resolve("alpha.img"), 0, 50 * 65536),
-                readFile(dir.resolve("beta.img"), 0, 50 * 65536), "protocol C: beta has every acknowledged write");
+        assertArrayEquals(EngineFixture.read(dir.resolve("alpha.img"), 0, 50 * 65536),
+                EngineFixture.read(dir.resolve("beta.img"), 0, 50 * 65536), "protocol C: beta has every acknowledged write");
         assertEquals(0L, ab.status().get("out_of_sync_bytes"));
 
         // disconnect beta; write on alpha; reconnect: bitmap resync of exactly what changed
@@ -183,8 +152,8 @@ class TwoNodeEngineTest {
                 && (long) ab.status().get("out_of_sync_bytes") == 0 && rb.links.get(0).repl == ReplState.ESTABLISHED);
         assertEquals(dirty, ab.resyncSentBytes.get() - sentBefore, "only the dirty blocks moved");
         ra.volume().flush();
-        assertArrayEquals(readFile(dir.resolve("alpha.img"), 0, (int) SIZE),
-                readFile(dir.resolve("beta.img"), 0, (int) SIZE));
+        assertArrayEquals(EngineFixture.read(dir.resolve("alpha.img"), 0, (int) SIZE),
+                EngineFixture.read(dir.resolve("beta.img"), 0, (int) SIZE));
         assertTrue(events.stream().anyMatch(e -> e.object().equals("peer-device")
                 && "SyncSource".equals(e.fields().get("replication"))), "a SyncSource event: " + events);
     }
@@ -227,9 +196,9 @@ class TwoNodeEngineTest {
         await("resolved", () -> ab.repl == ReplState.ESTABLISHED && ba.repl == ReplState.ESTABLISHED
                 && rb.disk() == DiskState.UP_TO_DATE && (long) ab.status().get("out_of_sync_bytes") == 0);
         ra.volume().flush();
-        assertArrayEquals(readFile(dir.resolve("alpha.img"), 0, 4 << 20), readFile(dir.resolve("beta.img"), 0, 4 << 20),
+        assertArrayEquals(EngineFixture.read(dir.resolve("alpha.img"), 0, 4 << 20), EngineFixture.read(dir.resolve("beta.img"), 0, 4 << 20),
                 "beta's own writes were discarded and alpha's copied");
-        assertEquals(0, readFile(dir.resolve("beta.img"), 2 << 20, 1)[0], "beta's split-brain write is gone");
+        assertEquals(0, EngineFixture.read(dir.resolve("beta.img"), 2 << 20, 1)[0], "beta's split-brain write is gone");
     }
 
     @Test
@@ -281,7 +250,7 @@ class TwoNodeEngineTest {
         // resumed, not restarted: at most the 16 x 256 KiB requests in flight at the interruption come twice
         assertTrue(total >= dirty && total <= dirty + (4L << 20), "received " + total + " for " + dirty + " dirty");
         ra.volume().flush();
-        assertArrayEquals(readFile(dir.resolve("alpha.img"), 0, (int) SIZE), readFile(dir.resolve("beta.img"), 0, (int) SIZE));
+        assertArrayEquals(EngineFixture.read(dir.resolve("alpha.img"), 0, (int) SIZE), EngineFixture.read(dir.resolve("beta.img"), 0, (int) SIZE));
     }
 
     @Test
@@ -301,9 +270,9 @@ class TwoNodeEngineTest {
 
     @Test
     void aResourceWithoutPeersIsUpToDateAfterCreateAndAfterARestart() throws Exception {
-        String toml = "[cluster]\nname = \"t\"\n"
-                + "[[node]]\nname = \"alpha\"\nid = 0\naddress = \"127.0.0.1:" + freePort() + "\"\nnbd = \"127.0.0.1:"
-                + freePort() + "\"\nadmin = \"" + dir.resolve("a.sock") + "\"\n"
+        String toml = "[cluster]\nname = \"t\"\nquorum = \"off\"\n"
+                + "[[node]]\nname = \"alpha\"\nid = 0\naddress = \"127.0.0.1:" + EngineFixture.freePort() + "\"\nnbd = \"127.0.0.1:"
+                + EngineFixture.freePort() + "\"\nadmin = \"" + dir.resolve("a.sock") + "\"\n"
                 + "[[resource]]\nname = \"r0\"\nsize = \"64MiB\"\n"
                 + "[resource.on.alpha]\ndisk = \"" + dir.resolve("alpha.img") + "\"\n";
         ClusterConfig cfg = ClusterConfig.parse(toml, "one.toml");
@@ -325,6 +294,6 @@ class TwoNodeEngineTest {
                 a.close();
             }
         }
-        assertEquals(2, readFile(file, 0, 1)[0]);
+        assertEquals(2, EngineFixture.read(file, 0, 1)[0]);
     }
 }

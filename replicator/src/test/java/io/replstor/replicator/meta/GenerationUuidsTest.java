@@ -100,6 +100,18 @@ class GenerationUuidsTest {
 
     @Test
     @Timeout(5)
+    void aSyncTargetKeepsItsOwnOldGenerationInItsHistoryWhenTheSourcesHistoryLacksIt() {
+        // the source rotated while the target was left behind: the old generation went to the source's bitmap
+        // slots, not its history; a third node still at A must find A in common with the finished target
+        GenerationUuids target = new GenerationUuids(A, new long[] {0, 0}, new long[] {0x77});
+        GenerationUuids n = target.adoptedFromSyncSource(B, List.of(0x55L), 0, false);
+        assertEquals(B, n.current());
+        assertEquals(List.of(A, 0x55L), n.history());
+        assertTrue(n.historyContains(A));
+    }
+
+    @Test
+    @Timeout(5)
     void comparisonsMaskThePrimaryBit() {
         assertTrue(GenerationUuids.same(A, A | 1));
         assertFalse(GenerationUuids.same(A, B));

@@ -15,19 +15,19 @@ import java.util.stream.Collectors;
  * Turns Netty's leak reports into test failures. Tests run with leak detection at paranoid (every
  * buffer tracked); a leaked buffer is reported when the garbage collector finds it, so
  * {@link #assertNoLeaks()} collects garbage and allocates to make the detector look. (A copy of
- * nbd-server's test class, with the failure message bounded.)
+ * nbd-server's test class, with the failure message bounded; public for the engine's tests.)
  */
-final class LeakWatcher {
+public final class LeakWatcher {
     private static final int MAX_REPORT_CHARS = 4000;
     private final ListAppender<ILoggingEvent> appender = new ListAppender<>();
     private final Logger logger = (Logger) LoggerFactory.getLogger(ResourceLeakDetector.class);
 
-    LeakWatcher() {
+    public LeakWatcher() {
         appender.start();
         logger.addAppender(appender);
     }
 
-    void assertNoLeaks() throws InterruptedException {
+    public void assertNoLeaks() throws InterruptedException {
         if (ResourceLeakDetector.getLevel() != ResourceLeakDetector.Level.PARANOID) {
             throw new AssertionError("tests must run with -Dio.netty.leakDetection.level=paranoid");
         }

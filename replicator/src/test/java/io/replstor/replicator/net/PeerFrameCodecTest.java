@@ -96,20 +96,26 @@ class PeerFrameCodecTest {
         }));
         GenerationIds ids = new GenerationIds(0xAAAA_0000_0000_0001L, 0xBBBB_0000_0000_0000L,
                 List.of(0xCCCCL, 0xDDDDL, -2L), true, false);
-        s.add(new Sample(PeerFrameType.UUIDS, bytes(enc.uuids(ALLOC, ids)), f -> {
+        s.add(new Sample(PeerFrameType.UUIDS, bytes(enc.uuids(ALLOC, ids, 77)), f -> {
             assertEquals(3, f.historyCount());
             assertEquals(-2L, f.history(2));
             assertEquals(ids, f.generationIds());
+            assertEquals(77, f.dataTerm());
         }));
-        s.add(new Sample(PeerFrameType.STATE, bytes(enc.state(ALLOC, Role.PRIMARY, DiskState.UP_TO_DATE)), f -> {
-            assertEquals(Role.PRIMARY, f.role());
-            assertEquals(DiskState.UP_TO_DATE, f.diskState());
-        }));
+        s.add(new Sample(PeerFrameType.STATE, bytes(enc.state(ALLOC, Role.PRIMARY, DiskState.UP_TO_DATE,
+                PeerFrame.STATE_FLAG_SYNC_PAUSED, Long.MAX_VALUE)), f -> {
+                    assertEquals(Role.PRIMARY, f.role());
+                    assertEquals(DiskState.UP_TO_DATE, f.diskState());
+                    assertEquals(PeerFrame.STATE_FLAG_SYNC_PAUSED, f.stateFlags());
+                    assertEquals(Long.MAX_VALUE, f.term());
+                }));
         byte[] data = pattern(bulkBytes, 3);
         ByteBuf payload = Unpooled.wrappedBuffer(data);
-        s.add(new Sample(PeerFrameType.DATA, bytes(enc.dataHead(ALLOC, 9, 42, 1L << 33, true, payload), payload),
+        s.add(new Sample(PeerFrameType.DATA, bytes(enc.dataHead(ALLOC, 5, 9, 42, 1L << 33, 0b101, true, payload), payload),
                 f -> {
-                    assertEquals(9, f.epoch());
+                    assertEquals(5, f.term());
+                    assertEquals(0b101, f.targets());
+                    assertEquals(9, f.barrier());
                     assertEquals(42, f.sequence());
                     assertEquals(1L << 33, f.offset());
                     assertTrue(f.fua());
@@ -118,24 +124,31 @@ class PeerFrameCodecTest {
                 }));
         ByteBuf unchecked = Unpooled.wrappedBuffer(data);
         s.add(new Sample(PeerFrameType.DATA, bytes(new PeerFrameEncoder(false)
-                .dataHead(ALLOC, 9, 43, 4096, false, unchecked), unchecked), f -> {
+                .dataHead(ALLOC, 5, 9, 43, 4096, 1, false, unchecked), unchecked), f -> {
                     assertFalse(f.fua());
                     assertFalse(f.payloadChecksummed(), "bulk payload checksums switched off");
                     assertEquals(43, f.sequence());
                 }));
         s.add(new Sample(PeerFrameType.RECV_ACK, bytes(enc.recvAck(ALLOC, 9, 42)), f -> {
-            assertEquals(9, f.epoch());
+            assertEquals(9, f.barrier());
             assertEquals(42, f.sequence());
         }));
         s.add(new Sample(PeerFrameType.WRITE_ACK, bytes(enc.writeAck(ALLOC, Long.MAX_VALUE, -1L)), f -> {
-            assertEquals(Long.MAX_VALUE, f.epoch());
+            assertEquals(Long.MAX_VALUE, f.barrier());
             assertEquals(-1L, f.sequence(), "u64 travels as a long");
         }));
         s.add(new Sample(PeerFrameType.NEG_ACK, bytes(enc.negAck(ALLOC, 10, 11)), f -> assertEquals(11, f.sequence())));
-        s.add(new Sample(PeerFrameType.BARRIER, bytes(enc.barrier(ALLOC, 12)), f -> assertEquals(12, f.epoch())));
+        s.add(new Sample(PeerFrameType.BARRIER, bytes(enc.barrier(ALLOC, 6, 12)), f -> {
+            assertEquals(6, f.term());
+            assertEquals(12, f.barrier());
+        }));
         s.add(new Sample(PeerFrameType.BARRIER_ACK, bytes(enc.barrierAck(ALLOC, 12, 0xFFFF_FFFFL)), f -> {
-            assertEquals(12, f.epoch());
+            assertEquals(12, f.barrier());
             assertEquals(0xFFFF_FFFFL, f.count(), "count is a u32");
+        }));
+        s.add(new Sample(PeerFrameType.PEER_ACK, bytes(enc.peerAck(ALLOC, 13, 0b1011)), f -> {
+            assertEquals(13, f.barrier());
+            assertEquals(0b1011, f.holders());
         }));
         s.add(new Sample(PeerFrameType.PING, bytes(enc.ping(ALLOC)), f -> assertEquals(0, f.payloadLength())));
         s.add(new Sample(PeerFrameType.PING_ACK, bytes(enc.pingAck(ALLOC)), f -> assertEquals(0, f.payloadLength())));
@@ -153,7 +166,8 @@ class PeerFrameCodecTest {
         }));
         byte[] rs = pattern(bulkBytes / 2 + 1, 4);
         ByteBuf rsPayload = Unpooled.wrappedBuffer(rs);
-        s.add(new Sample(PeerFrameType.RS_DATA, bytes(enc.rsDataHead(ALLOC, 8192, rsPayload), rsPayload), f -> {
+        s.add(new Sample(PeerFrameType.RS_DATA, bytes(enc.rsDataHead(ALLOC, 3, 8192, rsPayload), rsPayload), f -> {
+            assertEquals(3, f.term());
             assertEquals(8192, f.offset());
             assertArrayEquals(rs, ByteBufUtil.getBytes(f.payload()));
         }));
@@ -253,7 +267,7 @@ class PeerFrameCodecTest {
     void dataFrameBecomesItsPayloadWithoutACopy() {
         byte[] data = pattern(4096, 8);
         ByteBuf payload = Unpooled.wrappedBuffer(data);
-        byte[] f = bytes(new PeerFrameEncoder().dataHead(ALLOC, 1, 2, 8192, true, payload), payload);
+        byte[] f = bytes(new PeerFrameEncoder().dataHead(ALLOC, 1, 1, 2, 8192, 3, true, payload), payload);
         EmbeddedChannel ch = new EmbeddedChannel(new PeerFrameDecoder());
         ch.writeInbound(ALLOC.directBuffer(f.length).writeBytes(f));
         ByteBuf frame = ch.readInbound();
@@ -351,15 +365,15 @@ class PeerFrameCodecTest {
     @Test
     void corruptedPayloadFailsTheChecksum() {
         ByteBuf payload = Unpooled.wrappedBuffer(pattern(512, 5));
-        byte[] f = bytes(new PeerFrameEncoder().dataHead(ALLOC, 1, 2, 3, false, payload), payload);
+        byte[] f = bytes(new PeerFrameEncoder().dataHead(ALLOC, 1, 1, 2, 3, 3, false, payload), payload);
         f[f.length - 100] ^= 0x10;
-        assertRefused(f, "DATA frame of 552 bytes fails its CRC32C");
+        assertRefused(f, "DATA frame of 568 bytes fails its CRC32C");
     }
 
     @Test
     void corruptedHeadFailsTheChecksumEvenWithoutPayloadChecksums() {
         ByteBuf payload = Unpooled.wrappedBuffer(pattern(512, 5));
-        byte[] f = bytes(new PeerFrameEncoder(false).dataHead(ALLOC, 1, 2, 3, false, payload), payload);
+        byte[] f = bytes(new PeerFrameEncoder(false).dataHead(ALLOC, 1, 1, 2, 3, 3, false, payload), payload);
         f[PeerFrame.DATA_OFFSET_OFFSET + 3] ^= 0x01; // the write offset
         PeerProtocolException e = assertRefused(f, "fails its CRC32C");
         assertTrue(e.getMessage().contains("head only"), e.getMessage());
@@ -368,12 +382,12 @@ class PeerFrameCodecTest {
     @Test
     void streamClosedInsideAFrameIsAProtocolErrorAndLeaksNothing() {
         ByteBuf payload = Unpooled.wrappedBuffer(pattern(512, 6));
-        byte[] f = bytes(new PeerFrameEncoder().dataHead(ALLOC, 1, 2, 3, false, payload), payload);
+        byte[] f = bytes(new PeerFrameEncoder().dataHead(ALLOC, 1, 1, 2, 3, 3, false, payload), payload);
         EmbeddedChannel ch = new EmbeddedChannel(new PeerFrameDecoder());
         ByteBuf part = ALLOC.directBuffer(30).writeBytes(f, 0, 30);
         assertFalse(ch.writeInbound(part));
         PeerProtocolException e = assertThrows(PeerProtocolException.class, ch::finish);
-        assertEquals("connection closed inside a DATA frame of 552 bytes: only 30 bytes arrived"
+        assertEquals("connection closed inside a DATA frame of 568 bytes: only 30 bytes arrived"
                 + " (frame at stream byte 0)", e.getMessage());
         assertEquals(0, part.refCnt(), "the partial input was released");
     }
@@ -390,7 +404,7 @@ class PeerFrameCodecTest {
     @Test
     void smallerConnectionMaximumBoundsBulkPayloads() {
         ByteBuf payload = Unpooled.wrappedBuffer(pattern(4097, 7));
-        byte[] f = bytes(new PeerFrameEncoder().rsDataHead(ALLOC, 0, payload), payload);
+        byte[] f = bytes(new PeerFrameEncoder().rsDataHead(ALLOC, 1, 0, payload), payload);
         EmbeddedChannel ch = new EmbeddedChannel(new PeerFrameDecoder(4096));
         PeerProtocolException e = assertThrows(PeerProtocolException.class,
                 () -> ch.writeInbound(Unpooled.copiedBuffer(f)));

@@ -123,6 +123,15 @@ class PeerHandshakeTest {
         return n;
     }
 
+    /** The end of a connection that came in through the listener: it answers the challenge second. */
+    private Node acceptingNode(HandshakeSettings s) {
+        Recorder r = new Recorder();
+        Node n = new Node(new EmbeddedChannel(new PeerFrameDecoder(), new PeerHandshake(s, PeerFrame.CHANNEL_DATA, true),
+                r), r);
+        nodes.add(n);
+        return n;
+    }
+
     /** Carries bytes both ways until neither side has anything to send. */
     private static void exchange(Node a, Node b) {
         boolean moved;
@@ -182,8 +191,8 @@ class PeerHandshakeTest {
         Node a = node(secret(alpha(), "s3cret"));
         Node b = node(secret(beta(), "s3cret"));
         exchange(a, b);
-        assertEquals(new PeerHandshake.Completed(1, "beta", 1, true), a.completed());
-        assertEquals(new PeerHandshake.Completed(0, "alpha", 1, true), b.completed());
+        assertEquals(new PeerHandshake.Completed(1, "beta", PeerFrame.PROTOCOL_VERSION_MAX, true), a.completed());
+        assertEquals(new PeerHandshake.Completed(0, "alpha", PeerFrame.PROTOCOL_VERSION_MAX, true), b.completed());
         assertNull(a.channel.pipeline().get(PeerHandshake.class), "the handshake left the pipeline");
         assertNull(b.channel.pipeline().get(PeerHandshake.class));
         assertTrue(a.channel.isOpen() && b.channel.isOpen());
@@ -194,12 +203,12 @@ class PeerHandshakeTest {
         Node a = node(secret(alpha(), "s3cret"));
         Node b = node(secret(beta(), "s3cret"));
         exchange(a, b);
-        a.channel.writeOutbound(new PeerFrameEncoder().barrier(a.channel.alloc(), 5));
+        a.channel.writeOutbound(new PeerFrameEncoder().barrier(a.channel.alloc(), 1, 5));
         exchange(a, b);
         assertEquals(1, b.recorder.frames.size());
         PeerFrame f = new PeerFrame().wrap(b.recorder.frames.get(0));
         assertEquals(PeerFrameType.BARRIER, f.type());
-        assertEquals(5, f.epoch());
+        assertEquals(5, f.barrier());
     }
 
     @Test
@@ -212,6 +221,60 @@ class PeerHandshakeTest {
         b.completed();
         assertEquals(1, b.recorder.frames.size(), "alpha's ping, which came in the same buffer as its AUTH_OK");
         assertEquals(PeerFrameType.PING, new PeerFrame().wrap(b.recorder.frames.get(0)).type());
+    }
+
+    @Test
+    void theAcceptingEndAnswersTheChallengeOnlyAfterTheDiallerHas() {
+        Node dialler = node(secret(alpha(), "s3cret"));
+        Node acceptor = acceptingNode(secret(beta(), "s3cret"));
+        carry(dialler.channel, acceptor.channel); // alpha's HELLO
+        ByteBuf hello = acceptor.channel.readOutbound();
+        assertEquals(PeerFrameType.HELLO, new PeerFrame().wrap(hello).type());
+        assertNull(acceptor.channel.readOutbound(), "no AUTH_RESPONSE before alpha's");
+        acceptor.channel.writeOutbound(hello); // back in the queue, in order
+        exchange(dialler, acceptor);
+        assertTrue(dialler.completed().authenticated());
+        assertTrue(acceptor.completed().authenticated());
+    }
+
+    @Test
+    void aWrongSecretOnTheDiallerIsRefusedByTheAcceptingEndBeforeItAnswers() {
+        Node dialler = node(secret(alpha(), "other"));
+        Node acceptor = acceptingNode(secret(beta(), "s3cret"));
+        exchange(dialler, acceptor);
+        assertRefusedBoth(dialler, acceptor, RefuseReason.AUTH_FAILED, "the shared secrets differ");
+        assertTrue(dialler.refused().byPeer(), "the dialler never got an answer to check: beta told it");
+    }
+
+    @Test
+    void challengesRelayedBetweenTwoNodesDoNotAuthenticateAStranger() {
+        // a stranger without the secret connects to both nodes, claiming to each that it is the other,
+        // and presents beta's challenge to alpha, hoping to relay alpha's answer back to beta
+        Node atBeta = acceptingNode(secret(beta(), "s3cret")); // expects alpha, node 0
+        Node atAlpha = acceptingNode(secret(alpha(), "s3cret")); // expects beta, node 1
+        PeerFrameEncoder enc = new PeerFrameEncoder();
+        ByteBuf betaHello = atBeta.channel.readOutbound();
+        byte[] betaChallenge = new byte[PeerFrame.CHALLENGE_BYTES];
+        new PeerFrame().wrap(betaHello).challenge(betaChallenge);
+        betaHello.release();
+        atBeta.channel.writeInbound(enc.hello(atBeta.channel.alloc(), PeerFrame.PROTOCOL_VERSION_MIN,
+                PeerFrame.PROTOCOL_VERSION_MAX, 0, GIB, ReplicationProtocol.C, PeerFrame.AUTH_HMAC_SHA256,
+                new byte[PeerFrame.CHALLENGE_BYTES], "r0"));
+        atAlpha.channel.<ByteBuf>readOutbound().release(); // alpha's HELLO
+        atAlpha.channel.writeInbound(enc.hello(atAlpha.channel.alloc(), PeerFrame.PROTOCOL_VERSION_MIN,
+                PeerFrame.PROTOCOL_VERSION_MAX, 1, GIB, ReplicationProtocol.C, PeerFrame.AUTH_HMAC_SHA256,
+                betaChallenge, "r0"));
+        ByteBuf fromAlpha = atAlpha.channel.readOutbound();
+        byte[] relayed = new byte[PeerFrame.HMAC_BYTES];
+        boolean alphaAnswered = fromAlpha != null;
+        if (alphaAnswered) {
+            new PeerFrame().wrap(fromAlpha).hmac(relayed);
+            fromAlpha.release();
+        }
+        atBeta.channel.writeInbound(io.netty.buffer.Unpooled.wrappedBuffer(
+                enc.authResponse(atBeta.channel.alloc(), relayed), enc.authOk(atBeta.channel.alloc())));
+        assertEquals(RefuseReason.AUTH_FAILED, atBeta.refused().reason());
+        assertFalse(alphaAnswered, "alpha answered a stranger's challenge before the stranger proved the secret");
     }
 
     @Test
@@ -265,7 +328,8 @@ class PeerHandshakeTest {
         Node a = node(alpha());
         HandshakeSettings bs = beta();
         Node b = node(new HandshakeSettings("r1", bs.localName(), bs.localNodeId(), bs.peerName(), bs.peerNodeId(),
-                bs.volumeSizeBytes(), bs.protocol(), bs.sharedSecret(), bs.timeout(), 1, 1));
+                bs.volumeSizeBytes(), bs.protocol(), bs.sharedSecret(), bs.timeout(), PeerFrame.PROTOCOL_VERSION_MIN,
+                PeerFrame.PROTOCOL_VERSION_MAX));
         exchange(a, b);
         assertRefusedBoth(a, b, RefuseReason.RESOURCE_MISMATCH, "'r0'", "'r1'");
     }
@@ -319,7 +383,8 @@ class PeerHandshakeTest {
         f.challenge(challenge);
         // an attacker without the secret poses as beta and hands alpha its own challenge back, hoping
         // to replay alpha's answer as its own
-        ByteBuf reflected = new PeerFrameEncoder().hello(a.channel.alloc(), 1, 1, 1, GIB, ReplicationProtocol.C,
+        ByteBuf reflected = new PeerFrameEncoder().hello(a.channel.alloc(), PeerFrame.PROTOCOL_VERSION_MIN,
+                PeerFrame.PROTOCOL_VERSION_MAX, 1, GIB, ReplicationProtocol.C,
                 PeerFrame.AUTH_HMAC_SHA256, challenge, "r0");
         hello.release();
         a.channel.writeInbound(reflected);
