@@ -59,6 +59,7 @@ import java.util.concurrent.TimeUnit;
  *                 "exports": [{"name", "path", "size_bytes", "readonly", "description", "connections",
  *                              "requests", "bytes_read", "bytes_written", "errors", "protocol_errors"}]}
  * GET /metrics   the same counters in the Prometheus text format
+ * GET /cluster   the cluster store as this node sees it (cluster/README.md)
  * </pre>
  */
 final class AdminServer implements AutoCloseable {
@@ -69,21 +70,48 @@ final class AdminServer implements AutoCloseable {
     private final NbdServer nbd;
     private final Map<String, Path> paths;
     private final ReplicationNode node;
+    /** {@code GET /cluster}, or null for {@code repld serve}. */
+    private final java.util.function.Supplier<java.util.concurrent.CompletableFuture<Map<String, Object>>> cluster;
+    /** The witness this daemon runs, or null for a data node or {@code repld serve}. */
+    private final io.replstor.replicator.config.NodeConfig witness;
+    private final String configSource;
     private final ExecutorService verbs = Executors.newCachedThreadPool(new DefaultThreadFactory("admin-verb", true));
     private final long startedNanos = System.nanoTime();
     private final EpollEventLoopGroup group = new EpollEventLoopGroup(1, new DefaultThreadFactory("admin"));
     private final Channel channel;
 
     AdminServer(Path socket, NbdServer nbd, Map<String, Path> paths) throws IOException {
-        this(socket, nbd, paths, null);
+        this(socket, nbd, paths, null, null, null, null);
     }
 
-    /** @param node the replicated node, or null for plain exports ({@code repld serve}) */
-    AdminServer(Path socket, NbdServer nbd, Map<String, Path> paths, ReplicationNode node) throws IOException {
+    /**
+     * @param node    the replicated node
+     * @param cluster what {@code GET /cluster} answers
+     */
+    AdminServer(Path socket, NbdServer nbd, Map<String, Path> paths, ReplicationNode node,
+                java.util.function.Supplier<java.util.concurrent.CompletableFuture<Map<String, Object>>> cluster)
+            throws IOException {
+        this(socket, nbd, paths, node, cluster, null, node.config().source());
+    }
+
+    /** The admin API of a witness: its status and {@code GET /cluster}. */
+    static AdminServer witness(io.replstor.replicator.config.NodeConfig self,
+                               io.replstor.replicator.config.ClusterConfig config,
+                               java.util.function.Supplier<java.util.concurrent.CompletableFuture<Map<String, Object>>>
+                                       cluster) throws IOException {
+        return new AdminServer(self.admin(), null, Map.of(), null, cluster, self, config.source());
+    }
+
+    private AdminServer(Path socket, NbdServer nbd, Map<String, Path> paths, ReplicationNode node,
+                        java.util.function.Supplier<java.util.concurrent.CompletableFuture<Map<String, Object>>> cluster,
+                        io.replstor.replicator.config.NodeConfig witness, String configSource) throws IOException {
         this.socket = socket;
         this.nbd = nbd;
         this.paths = paths;
         this.node = node;
+        this.cluster = cluster;
+        this.witness = witness;
+        this.configSource = configSource;
         Path parent = socket.toAbsolutePath().getParent();
         if (parent != null) {
             Files.createDirectories(parent);
@@ -111,6 +139,14 @@ final class AdminServer implements AutoCloseable {
         s.put("version", Version.get());
         s.put("pid", ProcessHandle.current().pid());
         s.put("uptime_seconds", TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - startedNanos));
+        if (witness != null) {
+            s.put("node", witness.name());
+            s.put("node_id", witness.id());
+            s.put("role", "witness");
+            s.put("config", configSource);
+            s.put("resources", List.of());
+            return s;
+        }
         Map<String, Object> n = new LinkedHashMap<>();
         n.put("listen", nbd.localAddress().getAddress().getHostAddress() + ":" + nbd.localAddress().getPort());
         n.put("tls", nbd.config().tlsPolicy().name().toLowerCase());
@@ -119,6 +155,7 @@ final class AdminServer implements AutoCloseable {
         if (node != null) {
             s.put("node", node.self().name());
             s.put("node_id", node.self().id());
+            s.put("role", "data");
             s.put("config", node.config().source());
             List<Map<String, Object>> resources = new ArrayList<>();
             for (Resource r : node.resources()) {
@@ -150,6 +187,9 @@ final class AdminServer implements AutoCloseable {
 
     String metrics() {
         StringBuilder b = new StringBuilder();
+        if (nbd == null) {
+            return b.toString();
+        }
         metric(b, "replstor_nbd_connections", "gauge", "Open NBD connections per export.", ServerStats::connections);
         metric(b, "replstor_nbd_requests_total", "counter", "NBD requests received.", ServerStats::requests);
         metric(b, "replstor_nbd_read_bytes_total", "counter", "Bytes read by clients.", ServerStats::bytesRead);
@@ -251,6 +291,10 @@ final class AdminServer implements AutoCloseable {
                 events(ctx, req.uri().contains("now=1"));
                 return;
             }
+            if (cluster != null && req.method().equals(HttpMethod.GET) && path.equals("/cluster")) {
+                clusterStatus(ctx);
+                return;
+            }
             if (!req.method().equals(HttpMethod.GET)) {
                 resp = text(HttpResponseStatus.METHOD_NOT_ALLOWED, "only GET is supported\n", "text/plain");
             } else if (path.equals("/status")) {
@@ -268,6 +312,31 @@ final class AdminServer implements AutoCloseable {
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             LOG.info("admin client error: {}", cause.toString());
             ctx.close();
+        }
+
+        /** GET /cluster: answered when the store's read completes, never on a blocked event loop. */
+        private void clusterStatus(ChannelHandlerContext ctx) {
+            java.util.concurrent.CompletableFuture<Map<String, Object>> f;
+            try {
+                f = cluster.get();
+            } catch (RuntimeException e) {
+                f = java.util.concurrent.CompletableFuture.failedFuture(e);
+            }
+            f.whenComplete((m, e) -> {
+                FullHttpResponse resp;
+                if (e != null) {
+                    Throwable c = e.getCause() != null ? e.getCause() : e;
+                    resp = error(HttpResponseStatus.SERVICE_UNAVAILABLE, "unavailable", "the cluster store did not"
+                            + " answer: " + c.getMessage());
+                } else {
+                    try {
+                        resp = text(HttpResponseStatus.OK, JSON.writeValueAsString(m) + "\n", "application/json");
+                    } catch (IOException x) {
+                        resp = error(HttpResponseStatus.INTERNAL_SERVER_ERROR, "internal", x.toString());
+                    }
+                }
+                ctx.writeAndFlush(resp).addListener(ChannelFutureListener.CLOSE);
+            });
         }
 
         /** POST /resources/{name}/{verb}: runs off the event loop (verbs wait for state changes). */

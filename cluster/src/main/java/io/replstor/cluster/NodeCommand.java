@@ -1,11 +1,13 @@
 package io.replstor.cluster;
 
+import io.replstor.cluster.store.ClusterStore;
 import io.replstor.nbd.Nbd;
 import io.replstor.nbd.server.NbdExport;
 import io.replstor.nbd.server.NbdServer;
 import io.replstor.nbd.server.NbdServerConfig;
 import io.replstor.replicator.config.ClusterConfig;
 import io.replstor.replicator.config.ClusterConfigException;
+import io.replstor.replicator.authority.RoleAuthority;
 import io.replstor.replicator.config.NodeConfig;
 import io.replstor.replicator.engine.FaultInjection;
 import io.replstor.replicator.engine.MetadataSetup;
@@ -24,9 +26,10 @@ import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 
 /**
- * {@code repld --config FILE --node NAME}: one node of a replicated cluster. Brings its resources up,
- * serves each as an NBD export named after it, answers the admin API; on SIGTERM demotes, tells the
- * peers, closes the metadata cleanly and exits 0.
+ * {@code repld --config FILE --node NAME}: one node of a replicated cluster. Starts its member of the
+ * cluster store (unless the file says {@code quorum = "off"}), brings its resources up, serves each as
+ * an NBD export named after it, answers the admin API; on SIGTERM demotes, tells the peers, closes the
+ * metadata cleanly and exits 0. A witness runs only its store member and the admin API.
  */
 final class NodeCommand {
     private static final Logger LOG = LoggerFactory.getLogger(NodeCommand.class);
@@ -58,6 +61,25 @@ final class NodeCommand {
             err.println("repld: " + e.getMessage());
             return 2;
         }
+        RoleAuthority authority;
+        ClusterStore store = null;
+        if (config.hasStore()) {
+            try {
+                store = ClusterStore.start(config, nodeName);
+            } catch (IOException | RuntimeException e) {
+                err.println("repld: node " + nodeName + ": cannot start its member of the cluster store: "
+                        + e.getMessage());
+                return 1;
+            }
+            authority = store;
+        } else {
+            authority = ReplicationNode.localAuthority(config);
+            LOG.warn("node {}: quorum = \"off\": each node decides its role alone; split brain is possible and"
+                    + " only detected", nodeName);
+        }
+        if (self.isWitness()) {
+            return runWitness(config, self, store, out, err);
+        }
         if (createMissingDisks) {
             for (MetadataSetup.Missing m : MetadataSetup.createMissing(config, nodeName)) {
                 switch (m.kind()) {
@@ -69,9 +91,10 @@ final class NodeCommand {
         }
         ReplicationNode node;
         try {
-            node = ReplicationNode.start(config, nodeName, faults, Nbd.MAX_PAYLOAD_BYTES);
+            node = ReplicationNode.start(config, nodeName, faults, Nbd.MAX_PAYLOAD_BYTES, authority);
         } catch (IOException e) {
             err.println("repld: " + e.getMessage());
+            authority.close();
             return 1;
         }
         List<NbdExport> exports = new ArrayList<>();
@@ -87,15 +110,17 @@ final class NodeCommand {
                     .withIoThreads(IO_THREADS));
         } catch (IOException e) {
             node.close();
+            authority.close();
             err.println("repld: node " + self.name() + ": cannot serve NBD on " + self.nbd() + ": " + e.getMessage());
             return 1;
         }
         AdminServer admin;
         try {
-            admin = new AdminServer(self.admin(), server, paths, node);
+            admin = new AdminServer(self.admin(), server, paths, node, clusterStatus(config, store, node));
         } catch (IOException e) {
             server.close();
             node.close();
+            authority.close();
             err.println("repld: " + e.getMessage());
             return 1;
         }
@@ -114,10 +139,45 @@ final class NodeCommand {
         stop.await();
         LOG.info("node {}: stopping", self.name());
         NbdAttach.system().detachAll(node); // kernel clients leave first, cleanly (and auto-demote)
+        node.beginShutdown(); // I/O waiting for the cluster store fails now instead of holding the stop
         server.close();
         node.close();
         admin.close();
+        authority.close();
         LOG.info("node {}: stopped", self.name());
         return 0;
+    }
+
+    /** A witness: its member of the cluster store and the admin API, until SIGTERM. */
+    private static int runWitness(ClusterConfig config, NodeConfig self, ClusterStore store, PrintWriter out,
+                                  PrintWriter err) throws InterruptedException {
+        AdminServer admin;
+        try {
+            admin = AdminServer.witness(self, config, clusterStatus(config, store, null));
+        } catch (IOException e) {
+            store.close();
+            err.println("repld: " + e.getMessage());
+            return 1;
+        }
+        CountDownLatch stop = new CountDownLatch(1);
+        Signals.onTerminate(stop::countDown);
+        out.println("replstor witness " + self.name() + " (id " + self.id() + ") ready: cluster store " + self.raft()
+                + ", admin " + self.admin());
+        out.flush();
+        stop.await();
+        LOG.info("witness {}: stopping", self.name());
+        admin.close();
+        store.close();
+        LOG.info("witness {}: stopped", self.name());
+        return 0;
+    }
+
+    /** What {@code GET /cluster} answers: the store's status, or a local summary without a store. */
+    private static java.util.function.Supplier<java.util.concurrent.CompletableFuture<Map<String, Object>>>
+            clusterStatus(ClusterConfig config, ClusterStore store, ReplicationNode node) {
+        if (store != null) {
+            return store::status;
+        }
+        return () -> java.util.concurrent.CompletableFuture.completedFuture(LocalClusterStatus.of(config, node));
     }
 }

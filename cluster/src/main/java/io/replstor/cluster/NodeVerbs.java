@@ -25,8 +25,8 @@ final class NodeVerbs {
                 yield r.down(false);
             }
             case "primary" -> {
-                only(verb, opts, "force");
-                yield r.primary(flag(opts, "force"));
+                only(verb, opts, "force", "reason");
+                yield r.primary(flag(opts, "force"), text(opts, "reason"));
             }
             case "secondary" -> {
                 only(verb, opts);
@@ -89,6 +89,18 @@ final class NodeVerbs {
             return b;
         }
         throw new EngineException(EngineException.Code.BAD_REQUEST, "option '" + key + "' must be true or false, not " + v);
+    }
+
+    private static String text(Map<String, Object> opts, String key) throws EngineException {
+        Object v = opts.get(key);
+        if (v == null) {
+            return null;
+        }
+        if (v instanceof String s && !s.isBlank() && s.length() <= 512) {
+            return s;
+        }
+        throw new EngineException(EngineException.Code.BAD_REQUEST, "option '" + key + "' must be a text of 1 to 512"
+                + " characters");
     }
 
     private static String device(Map<String, Object> opts) throws EngineException {
