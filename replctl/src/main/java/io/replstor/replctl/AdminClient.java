@@ -97,6 +97,29 @@ final class AdminClient {
     }
 
     /** POSTs {@code jsonBody} (an object, may be "{}") with {@code Content-Type: application/json}. */
+    /**
+     * GET {@code path}, which must answer a JSON object: the answer, or the exit the CLI makes of it
+     * (3 unreachable, 1 refused or not a JSON object).
+     */
+    static Response getObject(Path socket, String path) throws ReplctlException {
+        Response r;
+        try {
+            r = get(socket, path, STATUS_TIMEOUT_MILLIS);
+        } catch (AdminException e) {
+            throw ReplctlException.unreachable(e.getMessage());
+        }
+        if (!r.ok()) {
+            throw ReplctlException.failed(r.errorMessage(socket));
+        }
+        com.fasterxml.jackson.databind.JsonNode j = r.json();
+        if (j == null || !j.isObject()) {
+            String body = r.body().strip();
+            throw ReplctlException.failed(socket + " answered " + path + " with something that is not JSON: "
+                    + (body.length() > 200 ? body.substring(0, 200) + "..." : body));
+        }
+        return r;
+    }
+
     static Response post(Path socket, String path, String jsonBody, long timeoutMillis) throws AdminException {
         return request(socket, HttpMethod.POST, path, jsonBody, timeoutMillis);
     }

@@ -33,9 +33,10 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * {@code replctl demo}: a replicated cluster of 1 to 5 repld processes on this machine, in one
- * directory. Generates the cluster file, creates the metadata (sparse backing files), starts the
- * daemons, waits until all are connected, skips the initial sync (new-current-uuid --clear-bitmap)
- * and makes the first node Primary. In the foreground it then shows a live status until Ctrl-C and
+ * directory, plus a witness (a repld that only votes in the cluster store) for two or more data
+ * nodes unless {@code --witness 0}. Generates the cluster file, creates the metadata (sparse backing
+ * files), starts the daemons, waits until all are connected and the cluster store has quorum, skips
+ * the initial sync (new-current-uuid --clear-bitmap) and makes the first node Primary. In the foreground it then shows a live status until Ctrl-C and
  * stops everything; with {@code --detach} it returns, and {@code replctl demo down} stops it.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true, subcommands = DemoCommand.Down.class,
@@ -56,6 +57,11 @@ final class DemoCommand implements Callable<Integer> {
 
     @Option(names = "--nodes", paramLabel = "N", defaultValue = "2", description = "nodes, 1..5 (default ${DEFAULT-VALUE})")
     int nodes;
+
+    @Option(names = "--witness", paramLabel = "0|1", description = "a witness: votes in the cluster store, holds no"
+            + " disk; default 1 with two or more nodes (0 with two nodes runs quorum off: split brain is then only"
+            + " detected)")
+    Integer witness;
 
     @Option(names = "--dir", paramLabel = "DIR", defaultValue = DEFAULT_DIR,
             description = "where the configuration, backing files, sockets, pid files and logs go (default"
@@ -102,9 +108,19 @@ final class DemoCommand implements Callable<Integer> {
             throw ReplctlException.usage("--nodes " + nodes + ": a demo has 1 to " + DemoCluster.NAMES.size()
                     + " nodes");
         }
+        if (witness == null) {
+            witness = nodes >= 2 ? 1 : 0;
+        }
+        if (witness != 0 && witness != 1) {
+            throw ReplctlException.usage("--witness " + witness + ": a demo has 0 or 1 witness");
+        }
+        if (witness == 1 && nodes < 2) {
+            throw ReplctlException.usage("--witness 1 with one node: a witness breaks ties between data nodes; with"
+                    + " one it would only add a member that must be up");
+        }
         long sizeBytes = parseSize(size);
         demo = new DemoCluster(dir);
-        demo.checkSocketPaths(nodes);
+        demo.checkSocketPaths(nodes, witness == 1);
         List<String> running = DemoProcesses.running(demo);
         if (!running.isEmpty()) {
             throw ReplctlException.failed("a demo is already running in " + demo.dir + ": "
@@ -116,7 +132,8 @@ final class DemoCommand implements Callable<Integer> {
         Path repld = DemoProcesses.locateRepld();
         Files.createDirectories(demo.dir);
         DemoProcesses.stop(demo, line -> { }); // nothing runs: this only removes stale pid files
-        config = demo.writeConfig(nodes, sizeBytes, protocol, DemoCluster.freePorts(2 * nodes));
+        config = demo.writeConfig(nodes, witness == 1, sizeBytes, protocol,
+                DemoCluster.freePorts(DemoCluster.portsNeeded(nodes, witness == 1)));
         onSignals();
         try {
             createMetadata();
@@ -179,7 +196,7 @@ final class DemoCommand implements Callable<Integer> {
 
     private void createMetadata() throws DemoFailure, IOException {
         ResourceConfig res = config.resource(DemoCluster.RESOURCE).orElseThrow();
-        for (NodeConfig n : config.nodes()) {
+        for (NodeConfig n : config.dataNodes()) {
             Path image = demo.image(n.name());
             Files.createDirectories(image.getParent());
             Files.deleteIfExists(image); // a new demo starts from empty volumes
@@ -259,7 +276,13 @@ final class DemoCommand implements Callable<Integer> {
                 connected++;
             }
         }
-        return connected >= nodes - 1 ? null : connected + "/" + (nodes - 1) + " peers connected";
+        if (connected < nodes - 1) {
+            return connected + "/" + (nodes - 1) + " peers connected";
+        }
+        if (res.path("cluster_store").asBoolean(false) && !res.path("quorum").asBoolean(false)) {
+            return "no quorum in the cluster store yet (" + res.path("quorum_detail").asText() + ")";
+        }
+        return null;
     }
 
     private String notUpToDate(String node, JsonNode res) throws DemoFailure {
@@ -292,8 +315,13 @@ final class DemoCommand implements Callable<Integer> {
                 if (p != null && !p.isAlive()) {
                     throw new DemoFailure(List.of(n.name()), "repld exited with status " + p.exitValue());
                 }
-                JsonNode res = resource(n);
-                String why = res == null ? "not answering yet" : check.pending(n.name(), res);
+                String why;
+                if (n.isWitness()) {
+                    why = status(n) == null ? "not answering yet" : null;
+                } else {
+                    JsonNode res = resource(n);
+                    why = res == null ? "not answering yet" : check.pending(n.name(), res);
+                }
                 if (why != null) {
                     pending.put(n.name(), why);
                 }
@@ -343,6 +371,15 @@ final class DemoCommand implements Callable<Integer> {
             }
         }
         return null;
+    }
+
+    private static JsonNode cluster(NodeConfig n) {
+        try {
+            AdminClient.Response r = AdminClient.get(n.admin(), "/cluster", 2_000);
+            return r.ok() ? r.json() : null;
+        } catch (AdminClient.AdminException e) {
+            return null;
+        }
     }
 
     private static JsonNode status(NodeConfig n) {
@@ -399,9 +436,12 @@ final class DemoCommand implements Callable<Integer> {
             for (NodeConfig n : config.nodes()) {
                 ObjectNode o = arr.addObject();
                 o.put("name", n.name());
+                o.put("role", n.role().configName());
                 o.put("pid", started.get(n.name()).pid());
                 o.put("admin", n.admin().toString());
-                o.put("nbd", uri(n));
+                if (!n.isWitness()) {
+                    o.put("nbd", uri(n));
+                }
                 o.put("config", demo.config().toString());
                 o.put("log", demo.log(n.name()).toString());
             }
@@ -413,8 +453,12 @@ final class DemoCommand implements Callable<Integer> {
                 DemoCluster.RESOURCE, Sizes.format(config.resources().get(0).sizeBytes()), protocol,
                 config.nodes().get(0).name());
         for (NodeConfig n : config.nodes()) {
-            out.printf("  %-8s pid %-7d %s  admin %s  log %s%n", n.name(), started.get(n.name()).pid(), uri(n),
-                    n.admin(), demo.log(n.name()));
+            out.printf("  %-8s pid %-7d %s  admin %s  log %s%n", n.name(), started.get(n.name()).pid(),
+                    n.isWitness() ? "(witness: votes, no disk)" : uri(n), n.admin(), demo.log(n.name()));
+        }
+        if (config.hasStore()) {
+            out.printf("cluster: %s cluster status --config %s --node %s%n", replctl(), demo.config(),
+                    config.nodes().get(0).name());
         }
         out.printf("status: %s status --config %s --node %s%n", replctl(), demo.config(), config.nodes().get(0).name());
         out.printf("stop:   %s demo down --dir %s%n", replctl(), demo.dir);
@@ -428,7 +472,8 @@ final class DemoCommand implements Callable<Integer> {
         out.printf("replstor demo: %d node(s) in %s, %s Primary on %s%n", nodes, demo.dir, DemoCluster.RESOURCE,
                 first.name());
         for (NodeConfig n : config.nodes()) {
-            out.printf("  %-8s %s%n", n.name(), uri(n));
+            out.printf("  %-8s %s%n", n.name(), n.isWitness() ? "(witness: votes in the cluster store, no disk)"
+                    : uri(n));
         }
         out.println("try:");
         out.printf("  inspect:   nbdinfo %s%n", uri(first));
@@ -437,6 +482,9 @@ final class DemoCommand implements Callable<Integer> {
                 + " --size=256M%n", uri(first));
         out.printf("  status:    %s status %s --node %s%n", replctl(), cfg, first.name());
         out.printf("  events:    %s events %s --node %s%n", replctl(), cfg, first.name());
+        if (config.hasStore()) {
+            out.printf("  cluster:   %s cluster status %s --node %s%n", replctl(), cfg, first.name());
+        }
         if (nodes > 1) {
             String second = config.nodes().get(1).name();
             out.printf("  switch:    %s secondary r0 %s --node %s && %s primary r0 %s --node %s%n", replctl(), cfg,
@@ -458,11 +506,16 @@ final class DemoCommand implements Callable<Integer> {
             b.append("replstor demo in ").append(demo.dir).append(" (Ctrl-C stops it)\n");
             for (NodeConfig n : config.nodes()) {
                 Process p = started.get(n.name());
-                b.append("\n== ").append(n.name()).append(" (pid ").append(p.pid()).append(", ").append(uri(n))
-                        .append(")\n");
+                b.append("\n== ").append(n.name()).append(" (pid ").append(p.pid()).append(", ")
+                        .append(n.isWitness() ? "witness" : uri(n)).append(")\n");
                 if (!p.isAlive()) {
                     b.append("  repld exited with status ").append(p.exitValue()).append("; log ")
                             .append(demo.log(n.name())).append('\n');
+                    continue;
+                }
+                if (n.isWitness()) {
+                    JsonNode c = cluster(n);
+                    b.append(c == null ? "  not answering\n" : ClusterCommand.Status.format(c).indent(2));
                     continue;
                 }
                 JsonNode s = status(n);

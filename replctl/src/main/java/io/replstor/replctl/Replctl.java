@@ -11,7 +11,7 @@ import java.util.Map;
 /** The replstor admin CLI: node verbs over a node's admin API, offline metadata verbs, and a local demo cluster. */
 @Command(name = "replctl", mixinStandardHelpOptions = true, versionProvider = Version.class,
         description = "Administer replstor nodes.",
-        subcommands = {StatusCommand.class, EventsCommand.class,
+        subcommands = {StatusCommand.class, EventsCommand.class, ClusterCommand.class,
                 ResourceVerbs.Up.class, ResourceVerbs.Down.class, ResourceVerbs.Primary.class,
                 ResourceVerbs.Secondary.class, ResourceVerbs.Connect.class, ResourceVerbs.Disconnect.class,
                 ResourceVerbs.Invalidate.class, ResourceVerbs.InvalidateRemote.class, ResourceVerbs.PauseSync.class,

@@ -130,13 +130,22 @@ final class ResourceVerbs {
     @Command(name = "primary", mixinStandardHelpOptions = true,
             description = "Promote the resource on the node (refused unless its disk is UpToDate).")
     static final class Primary extends Verb {
-        @Option(names = "--force", description = "promote a Consistent, Outdated or Inconsistent disk too")
+        @Option(names = "--force", description = {"promote a Consistent, Outdated or Inconsistent disk too, or a node"
+                + " outside the in-sync set (it becomes the only in-sync replica; the cluster store records it)",
+                "Without quorum: a lone survivor's override, not recorded; split brain is then possible."})
         boolean force;
+
+        @Option(names = "--reason", paramLabel = "TEXT",
+                description = "why (recorded with the promotion in the cluster store: replctl cluster status)")
+        String reason;
 
         @Override
         void options(ObjectNode body) {
             if (force) {
                 body.put("force", true);
+            }
+            if (reason != null) {
+                body.put("reason", reason);
             }
         }
     }

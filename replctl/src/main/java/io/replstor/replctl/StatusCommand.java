@@ -42,20 +42,8 @@ final class StatusCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         Path socket = nodeOptions.socket();
-        AdminClient.Response r;
-        try {
-            r = AdminClient.get(socket, "/status", AdminClient.STATUS_TIMEOUT_MILLIS);
-        } catch (AdminClient.AdminException e) {
-            throw ReplctlException.unreachable(e.getMessage());
-        }
-        if (!r.ok()) {
-            throw ReplctlException.failed(r.errorMessage(socket));
-        }
+        AdminClient.Response r = AdminClient.getObject(socket, "/status");
         JsonNode s = r.json();
-        if (s == null || !s.isObject()) {
-            throw ReplctlException.failed(socket + " answered /status with something that is not JSON: "
-                    + abbreviate(r.body()));
-        }
         if (resource != null) {
             s = only((ObjectNode) s, resource, socket);
         }
@@ -91,10 +79,5 @@ final class StatusCommand implements Callable<Integer> {
         ObjectNode copy = s.deepCopy();
         copy.set("resources", kept);
         return copy;
-    }
-
-    static String abbreviate(String s) {
-        String t = s.strip();
-        return t.length() > 200 ? t.substring(0, 200) + "..." : t;
     }
 }

@@ -2,14 +2,15 @@ package io.replstor.replctl;
 
 import com.fasterxml.jackson.databind.JsonNode;
 
+import java.util.List;
 import java.util.Locale;
 
 /**
  * The human form of {@code GET /status}: for a replicated node like {@code drbdadm status}
  *
  * <pre>
- * r0 role:Primary
- *   disk:UpToDate device:/dev/nbd0
+ * r0 role:Primary term:5 quorum:yes
+ *   disk:UpToDate device:/dev/nbd0 in-sync:alpha,beta
  *   beta role:Secondary connection:Connected
  *     replication:SyncSource peer-disk:Inconsistent done:45.10 rate:12.3MiB/s eta:0:12 out-of-sync:1.2GiB
  * </pre>
@@ -42,12 +43,33 @@ final class StatusFormat {
         boolean up = res.path("up").asBoolean(true);
         b.append(res.path("name").asText());
         if (up) {
-            b.append(" role:").append(text(res, "role", "Unknown")).append('\n');
+            b.append(" role:").append(text(res, "role", "Unknown"));
+            if (res.path("cluster_store").asBoolean(false)) {
+                b.append(" term:").append(res.path("term").asLong()).append(" quorum:")
+                        .append(res.path("quorum").asBoolean() ? "yes" : "no");
+            } else if (res.has("cluster_store")) {
+                b.append(" quorum:off");
+            }
+            b.append('\n');
             b.append("  disk:").append(text(res, "disk", "DUnknown"));
             if (res.hasNonNull("device")) {
                 b.append(" device:").append(res.get("device").asText());
             }
+            if (res.path("cluster_store").asBoolean(false)) {
+                List<String> inSync = new java.util.ArrayList<>();
+                res.path("in_sync").forEach(n -> inSync.add(n.asText()));
+                b.append(" in-sync:").append(inSync.isEmpty() ? "-" : String.join(",", inSync));
+            }
             b.append('\n');
+            if (res.hasNonNull("suspended")) {
+                b.append("  suspended:").append(res.get("suspended").asText()).append('\n');
+            }
+            if (res.path("cluster_store").asBoolean(false) && !res.path("quorum").asBoolean(true)) {
+                b.append("  quorum:no ").append(res.path("quorum_detail").asText()).append('\n');
+            }
+            for (JsonNode w : res.path("warnings")) {
+                b.append("  warning:").append(w.asText()).append('\n');
+            }
         } else {
             b.append(" down\n");
         }

@@ -77,6 +77,7 @@ class AdminVerbsTest extends FakeNodeTestBase {
         "down r0                                 | /resources/r0/down              | {}",
         "primary r0                              | /resources/r0/primary           | {}",
         "primary r0 --force                      | /resources/r0/primary           | {\"force\":true}",
+        "primary r0 --force --reason disk-died   | /resources/r0/primary           | {\"force\":true,\"reason\":\"disk-died\"}",
         "secondary r0                            | /resources/r0/secondary         | {}",
         "connect r0                              | /resources/r0/connect           | {}",
         "connect r0 --discard-my-data --peer beta | /resources/r0/connect          | {\"discard_my_data\":true,\"peer\":\"beta\"}",

@@ -59,10 +59,16 @@ class DemoTest {
     void generatedConfigurationLoadsWithDistinctPorts() throws Exception {
         DemoCluster demo = new DemoCluster(tmp.resolve("d"));
         Files.createDirectories(demo.dir);
-        ClusterConfig c = demo.writeConfig(5, 16L << 20, ReplicationProtocol.B, DemoCluster.freePorts(10));
+        ClusterConfig c = demo.writeConfig(5, true, 16L << 20, ReplicationProtocol.B, DemoCluster.freePorts(16));
         assertEquals("demo", c.name());
-        assertEquals(List.of("alpha", "beta", "gamma", "delta", "epsilon"),
+        assertEquals(List.of("alpha", "beta", "gamma", "delta", "epsilon", "witness"),
                 c.nodes().stream().map(NodeConfig::name).toList());
+        assertTrue(c.hasStore());
+        assertTrue(c.sharedSecret().isPresent(), "the store's members authenticate");
+        NodeConfig w = c.node("witness").orElseThrow();
+        assertTrue(w.isWitness());
+        assertEquals(5, w.id());
+        assertEquals(demo.dir.resolve("witness").resolve("raft"), w.raftDir());
         Set<Integer> ports = new HashSet<>();
         for (int i = 0; i < 5; i++) {
             NodeConfig n = c.nodes().get(i);
@@ -70,9 +76,11 @@ class DemoTest {
             assertEquals("127.0.0.1", n.address().host());
             ports.add(n.address().port());
             ports.add(n.nbd().port());
+            ports.add(n.raft().port());
             assertEquals(demo.dir.resolve(n.name() + ".sock"), n.admin());
         }
-        assertEquals(10, ports.size());
+        ports.add(w.raft().port());
+        assertEquals(16, ports.size());
         ResourceConfig r = c.resource("r0").orElseThrow();
         assertEquals(16L << 20, r.sizeBytes());
         assertEquals(ReplicationProtocol.B, r.protocol());
@@ -85,7 +93,7 @@ class DemoTest {
 
         DemoCluster one = new DemoCluster(tmp.resolve("one"));
         Files.createDirectories(one.dir);
-        assertEquals(1, one.writeConfig(1, 1L << 30, ReplicationProtocol.C, DemoCluster.freePorts(2)).nodes().size());
+        assertEquals(1, one.writeConfig(1, false, 1L << 30, ReplicationProtocol.C, DemoCluster.freePorts(3)).nodes().size());
     }
 
     @Test
@@ -128,6 +136,14 @@ class DemoTest {
             assertTrue(log.contains("metadata of r0: node " + i + ", current uuid "), log);
             assertTrue(Files.size(dir.resolve(nc.name()).resolve("r0.img")) > 8L << 20);
         }
+        JsonNode w = j.get("nodes").get(3);
+        assertEquals("witness", w.get("name").asText());
+        assertEquals("witness", w.get("role").asText());
+        assertTrue(w.get("pid").asLong() > 0);
+        assertEquals(c.node("witness").orElseThrow().admin().toString(), w.get("admin").asText());
+        assertTrue(!w.has("nbd"), "a witness serves no NBD");
+        assertEquals("data", j.get("nodes").get(0).get("role").asText());
+        daemons.add(ProcessHandle.of(w.get("pid").asLong()).orElseThrow());
         String alphaLog = Files.readString(dir.resolve("alpha.log"));
         int clear = alphaLog.indexOf("POST /resources/r0/new-current-uuid {\"clear_bitmap\":true}");
         int primary = alphaLog.indexOf("POST /resources/r0/primary {}");

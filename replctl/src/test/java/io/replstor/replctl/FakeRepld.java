@@ -35,6 +35,10 @@ public final class FakeRepld {
         }
         ClusterConfig c = ClusterConfig.load(config);
         NodeConfig me = c.requireNode(name);
+        if (me.isWitness()) {
+            witness(c, me);
+            return;
+        }
         Path disk = c.resource("r0").orElseThrow().on(name).orElseThrow().disk();
         try (Metadata md = MetadataDump.open(MetaDisk.openInternal("r0", disk, true))) {
             System.out.println("metadata of r0: node " + md.geometry().nodeId() + ", current uuid "
@@ -82,6 +86,40 @@ public final class FakeRepld {
             }
         }));
         System.out.println("fake repld " + name + " up");
+        System.out.flush();
+        Thread.sleep(Long.MAX_VALUE);
+    }
+
+    /** A witness: no disk; answers /status and /cluster. */
+    private static void witness(ClusterConfig c, NodeConfig me) throws Exception {
+        Files.deleteIfExists(me.admin());
+        FakeNode node = new FakeNode(me.admin(), r -> {
+            System.out.println(r.method() + " " + r.uri() + " " + r.body());
+            System.out.flush();
+            if (r.uri().equals("/status")) {
+                return FakeNode.ok(JSON.createObjectNode().put("node", me.name()).put("role", "witness")
+                        .put("pid", ProcessHandle.current().pid()).toString());
+            }
+            if (r.uri().equals("/cluster")) {
+                ObjectNode s = JSON.createObjectNode().put("cluster", c.name()).put("stale", false);
+                s.putObject("quorum").put("present", true).put("why", "fake");
+                ArrayNode members = s.putArray("members");
+                for (NodeConfig n : c.nodes()) {
+                    members.addObject().put("name", n.name()).put("role", n.role().configName()).put("reachable", true);
+                }
+                s.putArray("resources");
+                return FakeNode.ok(s.toString());
+            }
+            return FakeNode.error(404, "no such path " + r.uri(), "not-found");
+        });
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                node.close();
+            } catch (Exception e) {
+                // exiting anyway
+            }
+        }));
+        System.out.println("fake repld " + me.name() + " (witness) up");
         System.out.flush();
         Thread.sleep(Long.MAX_VALUE);
     }

@@ -29,7 +29,7 @@ class MetadataCommandsTest {
 
     /** A cluster file for {@code nodes} on 127.0.0.1, resource r0 of {@code size} on DIR/NAME-r0.img. */
     static Path writeConfig(Path dir, List<String> nodes, String size, String firstAdmin) throws Exception {
-        StringBuilder b = new StringBuilder("[cluster]\nname = \"test\"\n");
+        StringBuilder b = new StringBuilder("[cluster]\nname = \"test\"\nquorum = \"off\"\n");
         for (int i = 0; i < nodes.size(); i++) {
             String n = nodes.get(i);
             b.append("[[node]]\nname = \"").append(n).append("\"\nid = ").append(i)
