@@ -7,6 +7,8 @@ import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -19,6 +21,7 @@ import java.util.Locale;
  */
 final class AdminSocket {
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final long ANSWER_TIMEOUT_MILLIS = 15_000;
 
     private AdminSocket() {
     }
@@ -29,9 +32,15 @@ final class AdminSocket {
         return JSON.readTree(body);
     }
 
-    /** The body of {@code GET path}; IOException for anything but a 200 answer. */
+    /**
+     * The body of {@code GET path}; IOException for anything but a 200 answer, and for no complete answer within
+     * {@value #ANSWER_TIMEOUT_MILLIS} ms (a frozen node, or a store read that never completes, must not hang the
+     * test's poll loop: the loop reports the last answer when its own deadline passes).
+     */
     static String get(Path socket, String path) throws IOException {
-        try (SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+        long deadline = System.nanoTime() + ANSWER_TIMEOUT_MILLIS * 1_000_000L;
+        try (SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX);
+             Selector selector = Selector.open()) {
             channel.connect(UnixDomainSocketAddress.of(socket));
             byte[] request = ("GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
                     .getBytes(StandardCharsets.US_ASCII);
@@ -39,9 +48,22 @@ final class AdminSocket {
             while (out.hasRemaining()) {
                 channel.write(out);
             }
+            channel.configureBlocking(false);
+            channel.register(selector, SelectionKey.OP_READ);
             ByteArrayOutputStream all = new ByteArrayOutputStream();
             ByteBuffer in = ByteBuffer.allocate(64 << 10);
-            while (channel.read(in) >= 0) {
+            while (true) {
+                long leftMillis = (deadline - System.nanoTime()) / 1_000_000L;
+                if (leftMillis <= 0) {
+                    throw new IOException(socket + " GET " + path + ": no complete answer within "
+                            + ANSWER_TIMEOUT_MILLIS + " ms (" + all.size() + " bytes so far)");
+                }
+                selector.select(leftMillis);
+                selector.selectedKeys().clear();
+                int n = channel.read(in);
+                if (n < 0) {
+                    break;
+                }
                 all.write(in.array(), 0, in.position());
                 in.clear();
             }

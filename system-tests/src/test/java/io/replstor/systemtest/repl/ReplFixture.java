@@ -63,7 +63,7 @@ final class ReplFixture implements BeforeEachCallback, AfterEachCallback {
         return logDir;
     }
 
-    /** Writes the configuration of a two-node cluster (alpha id 0, beta id 1) in its own subdirectory. */
+    /** Writes the configuration of a cluster (see {@link ClusterSpec}) in its own subdirectory. */
     ReplCluster cluster(ClusterSpec spec) throws IOException {
         Path dir = Files.createDirectory(dir().resolve("c" + clusters.size()));
         NetNamespace ns = null;

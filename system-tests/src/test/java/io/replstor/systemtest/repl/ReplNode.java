@@ -21,11 +21,14 @@ import java.util.concurrent.TimeUnit;
 /**
  * One node of a test cluster: its configuration file, backing file and admin socket, and the repld processes
  * started for it ({@code bin/repld --config FILE --node NAME}, through {@code ip netns exec} when the node lives
- * in a namespace). Every start logs to its own file ({@code NAME.N.log}). Processes are only ever signalled
- * through their PID: SIGTERM for a clean stop, SIGKILL for a crash.
+ * in a namespace). A witness has no backing file and no NBD address; it answers {@code GET /cluster} and holds no
+ * resource. Every start logs to its own file ({@code NAME.N.log}). Processes are only ever signalled through their
+ * PID: SIGTERM for a clean stop, SIGKILL for a crash, SIGSTOP/SIGCONT for a freeze (a frozen node is thawed before
+ * the fixture stops it).
  */
 final class ReplNode {
-    static final Duration START_TIMEOUT = Duration.ofSeconds(30);
+    /** Four JVMs starting at once on two busy cores take a while. */
+    static final Duration START_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration REPLCTL_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration KILL_WAIT = Duration.ofSeconds(10);
     /** A repld log above this size in one test is a problem in itself: the busiest test logs well under 1 MiB. */
@@ -35,26 +38,32 @@ final class ReplNode {
     private final ReplFixture fixture;
     private final String name;
     private final int id;
+    private final boolean witness;
     private final Path config;
     private final Path disk;
     private final Path adminSocket;
     private final String nbdAddress;
+    private final String raftAddress;
     private final NetNamespace namespace;
     private final Map<String, String> env;
     private final List<BackgroundProcess> runs = new ArrayList<>();
     private BackgroundProcess current;
     /** The current process was SIGKILLed by the test: its end is not a failure. */
     private boolean killed;
+    /** The current process was SIGSTOPped by the test and not yet continued. */
+    private boolean suspended;
 
-    ReplNode(ReplFixture fixture, String name, int id, Path config, Path disk, Path adminSocket, String nbdAddress,
-             NetNamespace namespace, Map<String, String> env) {
+    ReplNode(ReplFixture fixture, String name, int id, boolean witness, Path config, Path disk, Path adminSocket,
+             String nbdAddress, String raftAddress, NetNamespace namespace, Map<String, String> env) {
         this.fixture = fixture;
         this.name = name;
         this.id = id;
+        this.witness = witness;
         this.config = config;
         this.disk = disk;
         this.adminSocket = adminSocket;
         this.nbdAddress = nbdAddress;
+        this.raftAddress = raftAddress;
         this.namespace = namespace;
         this.env = Map.copyOf(env);
     }
@@ -67,9 +76,19 @@ final class ReplNode {
         return config;
     }
 
+    boolean isWitness() {
+        return witness;
+    }
+
     /** The backing file: data area first, internal metadata at the end. */
     Path disk() {
+        requireData("disk");
         return disk;
+    }
+
+    /** The store member's listener ({@code raft = HOST:PORT}), or null without a store. */
+    String raftAddress() {
+        return raftAddress;
     }
 
     Path adminSocket() {
@@ -78,6 +97,7 @@ final class ReplNode {
 
     /** {@code nbd://HOST:PORT/r0}. */
     String nbdUri() {
+        requireData("NBD export");
         return "nbd://" + nbdAddress + "/" + ClusterSpec.RESOURCE;
     }
 
@@ -87,6 +107,11 @@ final class ReplNode {
 
     long pid() {
         return current.pid();
+    }
+
+    /** Stopped with SIGSTOP by the test and not continued yet. */
+    boolean isSuspended() {
+        return suspended;
     }
 
     // ---- processes
@@ -119,11 +144,12 @@ final class ReplNode {
         current = BackgroundProcess.start(command, fixture.logDir().resolve(name + "." + (runs.size() + 1) + ".log"));
         runs.add(current);
         killed = false;
+        suspended = false;
     }
 
     /** Waits for the "ready" line of the process started last. */
     void awaitReady() {
-        String ready = "replstor node " + name + " (id " + id + ") ready";
+        String ready = (witness ? "replstor witness " : "replstor node ") + name + " (id " + id + ") ready";
         long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
         while (!current.logContains(ready)) {
             if (!current.isAlive()) {
@@ -162,11 +188,30 @@ final class ReplNode {
         }
     }
 
+    /** SIGSTOP through the PID: the process freezes (its sockets stay open, nothing answers). */
+    void sigstop() {
+        signal("-STOP");
+        suspended = true;
+    }
+
+    /** SIGCONT through the PID: a frozen process goes on. */
+    void sigcont() {
+        signal("-CONT");
+        suspended = false;
+    }
+
+    private void signal(String signal) {
+        ExternalCommand.of("kill", signal, String.valueOf(current.pid())).timeout(KILL_WAIT).runSuccessfully();
+    }
+
     /** For the fixture: stops the node if it runs; what went wrong, if anything. */
     List<String> stopForCleanup() {
         List<String> problems = new ArrayList<>();
         if (current == null) {
             return problems;
+        }
+        if (suspended && current.isAlive()) {
+            sigcont(); // a frozen JVM cannot handle SIGTERM
         }
         OptionalInt crashed = killed ? OptionalInt.empty() : current.exitedUnexpectedly();
         boolean wasAlive = current.isAlive();
@@ -205,8 +250,14 @@ final class ReplNode {
 
     // ---- admin API
 
+    /** {@code GET /cluster}: the cluster store as this node sees it. */
+    ClusterView cluster() throws IOException {
+        return new ClusterView(name, AdminSocket.getJson(adminSocket, "/cluster"));
+    }
+
     /** This node's r0 from {@code GET /status}. */
     ResourceView status() throws IOException {
+        requireData("resource");
         JsonNode status = AdminSocket.getJson(adminSocket, "/status");
         for (JsonNode r : status.path("resources")) {
             if (ClusterSpec.RESOURCE.equals(r.path("name").asText())) {
@@ -218,15 +269,26 @@ final class ReplNode {
 
     /** {@code bin/replctl VERB r0 --config FILE --node NAME OPTIONS...}, not yet checked. */
     CommandResult replctl(String verb, String... options) {
+        return replctlWithin(REPLCTL_TIMEOUT, verb, options);
+    }
+
+    /** {@link #replctl}, stopped (by its PID) and reported as timed out after {@code limit}. */
+    CommandResult replctlWithin(Duration limit, String verb, String... options) {
         List<String> args = new ArrayList<>(List.of(ROOT.resolve("bin/replctl").toString(), verb,
                 ClusterSpec.RESOURCE, "--config", config.toString(), "--node", name));
         args.addAll(List.of(options));
-        return ExternalCommand.of("env", args).timeout(REPLCTL_TIMEOUT).run();
+        return ExternalCommand.of("env", args).timeout(limit).run();
     }
 
     /** {@code bin/replctl VERB r0 ...}; fails the test with its output unless it exits 0. */
     CommandResult verb(String verb, String... options) {
         return replctl(verb, options).assertSuccess();
+    }
+
+    /** {@code bin/replctl cluster status --json --config FILE --node NAME}, not yet checked. */
+    CommandResult clusterStatusCommand() {
+        return ExternalCommand.of("env", ROOT.resolve("bin/replctl").toString(), "cluster", "status", "--json",
+                "--config", config.toString(), "--node", name).timeout(REPLCTL_TIMEOUT).run();
     }
 
     /** {@code bin/replctl events --json --now}: the current state as JSON lines. */
@@ -246,6 +308,12 @@ final class ReplNode {
     @Override
     public String toString() {
         return name + (current != null ? " (pid " + current.pid() + ")" : "");
+    }
+
+    private void requireData(String what) {
+        if (witness) {
+            throw new IllegalStateException(name + " is a witness: it has no " + what);
+        }
     }
 
     static void sleep(long millis) {

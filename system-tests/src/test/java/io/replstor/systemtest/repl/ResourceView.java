@@ -1,6 +1,8 @@
 package io.replstor.systemtest.repl;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * One resource in a node's {@code GET /status} answer (cluster/README.md), with typed getters for what the tests
@@ -33,7 +35,70 @@ record ResourceView(String node, JsonNode json) {
         return text(json, "current_uuid");
     }
 
-    /** The only peer (every cluster in these tests has two nodes). */
+    /** Every peer, in file order. */
+    List<Peer> peers() {
+        List<Peer> peers = new ArrayList<>();
+        json.path("peers").forEach(p -> peers.add(new Peer(p)));
+        return peers;
+    }
+
+    /** The peer named {@code name}. */
+    Peer peer(String name) {
+        for (Peer p : peers()) {
+            if (name.equals(p.name())) {
+                return p;
+            }
+        }
+        throw new AssertionError(node + ": no peer " + name + " in the status: " + json.toPrettyString());
+    }
+
+    /** Connected, Established, the peer UpToDate and nothing out of sync, with every peer (and at least one). */
+    boolean allPeersInSync() {
+        List<Peer> peers = peers();
+        return !peers.isEmpty() && peers.stream().allMatch(Peer::inSync);
+    }
+
+    /** The term of the resource as this node's store member applied it (with quorum off: a local counter). */
+    long term() {
+        return json.path("term").asLong(-1);
+    }
+
+    List<String> primaries() {
+        return names(json.path("primaries"));
+    }
+
+    List<String> inSync() {
+        return names(json.path("in_sync"));
+    }
+
+    /** Whether this node is a member of a store majority (always true with quorum off). */
+    boolean quorum() {
+        return json.path("quorum").asBoolean(false);
+    }
+
+    String quorumDetail() {
+        return text(json, "quorum_detail");
+    }
+
+    boolean leaseValid() {
+        return json.path("lease_valid").asBoolean(false);
+    }
+
+    /** The replica lost a Primary while it held writes of it not known to be on every replica. */
+    boolean unconfirmedWrites() {
+        return json.path("unconfirmed_writes").asBoolean(false);
+    }
+
+    /** Why this Primary's I/O waits or fails (no quorum, lease lapsed), or null. */
+    String suspended() {
+        return text(json, "suspended");
+    }
+
+    List<String> warnings() {
+        return names(json.path("warnings"));
+    }
+
+    /** The only peer (a two-node cluster). */
     Peer peer() {
         JsonNode peers = json.path("peers");
         if (!peers.isArray() || peers.size() != 1) {
@@ -110,6 +175,12 @@ record ResourceView(String node, JsonNode json) {
             return connected() && "Established".equals(replication()) && "UpToDate".equals(peerDisk())
                     && outOfSyncBytes() == 0;
         }
+    }
+
+    private static List<String> names(JsonNode array) {
+        List<String> names = new ArrayList<>();
+        array.forEach(n -> names.add(n.asText()));
+        return names;
     }
 
     private static String text(JsonNode node, String field) {
