@@ -5,7 +5,7 @@
 #
 # Usage: bench/repl-compare.sh [--rounds N] [--runtime SECONDS] [--size SIZE] [--media tmpfs,disk]
 #                              [--configs plain,disconnected,A,B,C,C-netns] [--resync lo,netns|none]
-#                              [--resync-size SIZE] [--netem-delay 0.5ms] [--warmup SECONDS]
+#                              [--resync-size SIZE] [--netem-delay 0.5ms] [--warmup SECONDS] [--quorum witness|off]
 #                              [--dir DIR] [--out FILE]
 # See bench/README.md ("Replication overhead") for what is measured and how to read the table.
 set -euo pipefail
@@ -28,6 +28,7 @@ CONFIGS=plain,disconnected,A,B,C,C-netns
 RESYNC=lo,netns
 RESYNC_SIZE=256M
 NETEM_DELAY=0.5ms
+QUORUM=witness
 WARMUP=5
 DIR=
 OUTFILE=
@@ -54,6 +55,9 @@ Usage: $(basename "$0") [options]
   --netem-delay DELAY   netem delay per direction on the namespace link, e.g. 0.5ms, 500us; 0 = no qdisc
                         (default $NETEM_DELAY, i.e. about 1 ms round trip)
   --warmup SECONDS      unrecorded 4k randwrite QD32 per configuration after start, 0 = none (default $WARMUP)
+  --quorum witness|off  the replicated clusters run with the cluster store and a witness process (roles and
+                        in-sync changes committed by Raft; the data path does not touch it), or without a
+                        store, as DRBD without quorum (default $QUORUM)
   --dir DIR             directory for raw fio JSON, logs and results.json (default bench/results/repl-<date>)
   --out FILE            also write the markdown table to FILE (it is always written to DIR/table.md)
 Env: REPL_COMPARE_PORT_BASE (first port to try, default 10940; busy ports are skipped)
@@ -71,7 +75,7 @@ while (($#)); do
     -h|--help) usage; exit 0 ;;
   esac
   case $opt in
-    --rounds|--runtime|--size|--media|--configs|--resync|--resync-size|--netem-delay|--warmup|--dir|--out)
+    --rounds|--runtime|--size|--media|--configs|--resync|--resync-size|--netem-delay|--warmup|--dir|--out|--quorum)
       if [[ -z $val ]]; then (($# >= 2)) || die "$opt needs a value"; val=$2; shift; fi ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -79,6 +83,7 @@ while (($#)); do
     --rounds) ROUNDS=$val ;; --runtime) RUNTIME=$val ;; --size) SIZE=$val ;; --media) MEDIA=$val ;;
     --configs) CONFIGS=$val ;; --resync) RESYNC=$val ;; --resync-size) RESYNC_SIZE=$val ;;
     --netem-delay) NETEM_DELAY=$val ;; --warmup) WARMUP=$val ;; --dir) DIR=$val ;; --out) OUTFILE=$val ;;
+    --quorum) [[ $val == witness || $val == off ]] || die "--quorum is witness or off, not $val"; QUORUM=$val ;;
   esac
   shift
 done
@@ -492,12 +497,15 @@ setup_netns() {
 # Everything about one cluster (or the plain server) is kept under a key: "MEDIUM/CONFIG".
 declare -A K_WD=() K_CONF=() K_NBD=() K_ASOCK=() K_BSOCK=() K_APID=() K_BPID=() K_ALOG=() K_BLOG=()
 declare -A K_EVFILE=() K_EVPID=() K_EVMARK=() K_FAILED=()
+declare -A K_WPID=() K_WSOCK=()   # the witness of a configuration (--quorum witness)
+RAFT_A= RAFT_B= RAFT_W=           # the raft addresses of the configuration being written
 
 write_config() {  # write_config FILE CLUSTER PROTO A_ADDR A_NBD A_SOCK A_DISK B_ADDR B_NBD B_SOCK B_DISK
   cat >"$1" <<EOF
 # written by bench/repl-compare.sh
 [cluster]
 name = "$2"
+$(if [[ $QUORUM == witness ]]; then echo 'quorum = "majority"'; echo 'shared-secret = "repl-compare"'; else echo 'quorum = "off"'; fi)
 
 [[node]]
 name = "alpha"
@@ -505,6 +513,7 @@ id = 0
 address = "$4"
 nbd = "$5"
 admin = "$6"
+$(if [[ $QUORUM == witness ]]; then echo "raft = \"$RAFT_A\""; echo "raft-dir = \"${1%/*}/raft-alpha\""; fi)
 
 [[node]]
 name = "beta"
@@ -512,6 +521,8 @@ id = 1
 address = "$8"
 nbd = "$9"
 admin = "${10}"
+$(if [[ $QUORUM == witness ]]; then echo "raft = \"$RAFT_B\""; echo "raft-dir = \"${1%/*}/raft-beta\""; fi)
+$(if [[ $QUORUM == witness ]]; then printf '\n[[node]]\nname = "witness"\nid = 2\nrole = "witness"\nadmin = "%s"\nraft = "%s"\nraft-dir = "%s"\n' "${1%/*}/witness.sock" "$RAFT_W" "${1%/*}/raft-witness"; fi)
 
 [[resource]]
 name = "$RES"
@@ -539,10 +550,15 @@ create_md() {  # create_md KEY NODE
   ((rc == 0)) || die "$key: replctl create-md $RES --node $node failed (rc $rc): $out"
 }
 
-replctl_verb() {  # replctl_verb KEY SOCK VERB [ARGS...]
-  local key=$1 sock=$2 verb=$3 out rc=0; shift 3
-  out=$("$REPLCTL" "$verb" "$RES" "$@" --admin "$sock" 2>&1) || rc=$?
-  echo "$(date +%T) $key: replctl $verb $RES $* -> rc $rc: $out" >>"$DIR/logs/replctl.log"
+replctl_verb() {  # replctl_verb KEY SOCK VERB [ARGS...]; primary is retried for 30 s (the store may be electing)
+  local key=$1 sock=$2 verb=$3 out rc tries=0; shift 3
+  while :; do
+    rc=0
+    out=$("$REPLCTL" "$verb" "$RES" "$@" --admin "$sock" 2>&1) || rc=$?
+    echo "$(date +%T) $key: replctl $verb $RES $* -> rc $rc: $out" >>"$DIR/logs/replctl.log"
+    ((rc != 0)) && [[ $verb == primary && $QUORUM == witness ]] && ((++tries < 60)) || break
+    sleep 0.5
+  done
   REPLCTL_OUT=$out
   return "$rc"
 }
@@ -628,12 +644,17 @@ start_config() {
   else
     alloc_port; b_addr="127.0.0.1:$PORT"; alloc_port; b_nbd="127.0.0.1:$PORT"
   fi
+  local host_ip=127.0.0.1
+  [[ $cfg == C-netns ]] && host_ip=$HOST_IP
+  alloc_port; RAFT_A="$host_ip:$PORT"; alloc_port; RAFT_W="$host_ip:$PORT"
+  alloc_port; if ((inns)); then RAFT_B="$NS_IP:$PORT"; else RAFT_B="127.0.0.1:$PORT"; fi
   K_ASOCK[$key]="$d/alpha.sock"; K_BSOCK[$key]="$d/beta.sock"; K_CONF[$key]="$d/cluster.toml"
   write_config "${K_CONF[$key]}" "rbench-$cfg" "$proto" "$a_addr" "127.0.0.1:${K_NBD[$key]}" "$d/alpha.sock" \
     "$d/alpha.img" "$b_addr" "$b_nbd" "$d/beta.sock" "$d/beta.img"
   cp "${K_CONF[$key]}" "$DIR/logs/$medium-$cfg.toml"
   make_image "$seed" "$d/alpha.img" "$medium"
   create_md "$key" alpha
+  [[ $QUORUM == witness ]] && start_witness "$key" "$d"
   if [[ $cfg == disconnected ]]; then
     # beta is configured but never started: alpha dials it every connect-int and keeps a bitmap for it
     start_node "$key" alpha 0
@@ -661,12 +682,29 @@ start_config() {
   log "$key: alpha Primary, beta Secondary/UpToDate (protocol $proto); nbd://127.0.0.1:${K_NBD[$key]}/$RES"
 }
 
-stop_config() {  # beta first, then alpha, by PID (SIGTERM)
+stop_config() {  # beta first, then alpha, then the witness, by PID (SIGTERM)
   local key=$1
   stop_events "$key"
   [[ -n ${K_BPID[$key]:-} ]] && stop_pid "${K_BPID[$key]}"
   [[ -n ${K_APID[$key]:-} ]] && stop_pid "${K_APID[$key]}"
-  unset "K_BPID[$key]" "K_APID[$key]"
+  [[ -n ${K_WPID[$key]:-} ]] && stop_pid "${K_WPID[$key]}"
+  unset "K_BPID[$key]" "K_APID[$key]" "K_WPID[$key]"
+}
+
+start_witness() {  # start_witness KEY DIR: the cluster store's third voter (no disk), on the host side
+  local key=$1 d=$2 lf="$DIR/logs/${1//\//-}-witness.log" pid i
+  K_WSOCK[$key]="$d/witness.sock"
+  "$REPLD" --config "${K_CONF[$key]}" --node witness >>"$lf" 2>&1 </dev/null &
+  pid=$!
+  register_pid "$pid" "$key witness"
+  K_WPID[$key]=$pid
+  for ((i = 0; i < 300; i++)); do
+    same_proc "$pid" || fail_node "$lf" "$key: the witness (pid $pid) exited during start"
+    [[ -S ${K_WSOCK[$key]} ]] && break
+    sleep 0.2
+  done
+  ((i < 300)) || fail_node "$lf" "$key: the witness did not open its admin socket in 60 s"
+  log "$key: witness up (pid $pid)"
 }
 
 expected_spec() {  # the state alpha must be in between and after runs
