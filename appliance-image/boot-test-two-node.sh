@@ -60,6 +60,8 @@ port_link=$(free_port)    # the check link (TCP, alpha listens)
 cat > "$LOGDIR/cluster.toml" <<'EOF'
 [cluster]
 name = "boot-test"
+# two VMs and no witness: each node decides alone, as DRBD without quorum
+quorum = "off"
 
 [[node]]
 name = "alpha"
