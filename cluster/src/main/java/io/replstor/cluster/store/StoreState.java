@@ -30,7 +30,10 @@ import java.util.TreeSet;
  *     Primary writes without them and removes them.</li>
  * <li>Demote: a Primary leaves the Primaries in a new term; anyone else: nothing changes.</li>
  * <li>RemoveInSync / AddInSync: only the Primary of the current term (else STALE_TERM: the caller
- *     was deposed); idempotent.</li>
+ *     was deposed); idempotent. AddInSync also from a member of the in-sync set while the current
+ *     term has no Primary: that member brought the peer up to date by a resync, and without a Primary
+ *     no write is acknowledged, so the peer holds every acknowledged write (else a node resynced after
+ *     the last Primary demoted could not be promoted until another node was).</li>
  * <li>Renew: records the node's sequence number.</li>
  * </ul>
  *
@@ -174,7 +177,8 @@ record StoreState(SortedMap<String, ResourceState> resources, SortedMap<String, 
     }
 
     private Outcome addInSync(ResourceState cur, AddInSync a, long index, Set<String> holders) {
-        StoreReply stale = checkCurrent(cur, a.primary(), a.term());
+        boolean byMember = a.term() == cur.term() && cur.primaries().isEmpty() && cur.inSync().contains(a.primary());
+        StoreReply stale = byMember ? null : checkCurrent(cur, a.primary(), a.term());
         if (stale != null) {
             return unchanged(stale);
         }
@@ -188,7 +192,7 @@ record StoreState(SortedMap<String, ResourceState> resources, SortedMap<String, 
         Set<String> inSync = new TreeSet<>(cur.inSync());
         inSync.add(a.peer());
         String change = "term " + cur.term() + ": " + a.peer() + " joined the in-sync set (" + a.primary()
-                + ": resynced)";
+                + (byMember ? ", a member, with no Primary" : "") + ": resynced)";
         return changed(cur.withRoles(cur.term(), cur.primaries(), inSync, change, cur.forced(), index));
     }
 

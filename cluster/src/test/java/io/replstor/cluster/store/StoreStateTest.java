@@ -137,4 +137,25 @@ class StoreStateTest {
         StoreJson.Snapshot snap = new StoreJson.Snapshot(StoreJson.SNAPSHOT_FORMAT, "prod", s);
         assertEquals(snap, StoreJson.snapshot(StoreJson.snapshot(snap)));
     }
+
+    @Test
+    void withoutAPrimaryAMemberOfTheInSyncSetAddsAPeerButOnlyInTheCurrentTerm() {
+        StoreState s = apply(promoted("alpha"), new RemoveInSync("r0", "alpha", 1, "beta", "no ack")).state();
+        s = apply(s, new Demote("r0", "alpha", "switchover")).state(); // term 2, no Primary, in sync: alpha
+        assertEquals(Set.of("alpha"), s.resource("r0").inSync());
+        StoreState.Outcome notMember = apply(s, new AddInSync("r0", "beta", 2, "beta"));
+        assertEquals(AuthorityException.Code.STALE_TERM, notMember.reply().code(), "beta cannot vouch for itself");
+        StoreState.Outcome oldTerm = apply(s, new AddInSync("r0", "alpha", 1, "beta"));
+        assertEquals(AuthorityException.Code.STALE_TERM, oldTerm.reply().code());
+        StoreState.Outcome ok = apply(s, new AddInSync("r0", "alpha", 2, "beta"));
+        assertNull(ok.reply().code(), ok.reply().message());
+        assertEquals(Set.of("alpha", "beta"), ok.state().resource("r0").inSync());
+        assertEquals(2, ok.state().resource("r0").term());
+        assertEquals("term 2: beta joined the in-sync set (alpha, a member, with no Primary: resynced)",
+                ok.state().resource("r0").lastChange());
+        // once a promotion took the term on, a Secondary's addition of the old term is refused
+        StoreState late = apply(apply(s, new Promote("r0", "alpha", false, "t", Map.of())).state(),
+                new AddInSync("r0", "alpha", 2, "beta")).state();
+        assertEquals(Set.of("alpha"), late.resource("r0").inSync());
+    }
 }

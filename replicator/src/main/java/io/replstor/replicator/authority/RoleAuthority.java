@@ -56,8 +56,14 @@ public interface RoleAuthority extends AutoCloseable {
      */
     CompletableFuture<RoleView> removeInSync(String resource, String primary, long term, String peer, String why);
 
-    /** The Primary of {@code term} adds {@code peer}, which now holds every acknowledged write (after its resync). */
-    CompletableFuture<RoleView> addInSync(String resource, String primary, long term, String peer);
+    /**
+     * Adds {@code peer}, which now holds every acknowledged write (after its resync), to the in-sync set.
+     * {@code by} is the Primary of {@code term}, or, while {@code term} has no Primary, a member of the
+     * in-sync set that brought the peer up to date (no write is acknowledged without a Primary, so a
+     * full copy of a member holds them all). Fails with {@link AuthorityException.Code#STALE_TERM}
+     * otherwise (a promotion moved the term on, or {@code by} itself left the set).
+     */
+    CompletableFuture<RoleView> addInSync(String resource, String by, long term, String peer);
 
     /** Whether this node can commit now. */
     QuorumState quorum();

@@ -127,21 +127,29 @@ final class InSyncGate {
         }
     }
 
-    /** Asks for {@code peer}'s addition (it is connected, Established and UpToDate); idempotent. */
-    void add(String peer) {
+    /**
+     * Asks for {@code peer}'s addition (it is connected, Established and UpToDate); idempotent. As
+     * Primary in its write term; as a Secondary in the in-sync set, in {@code term}, which has no
+     * Primary (the store refuses it if a promotion came first).
+     */
+    void add(String peer, long term) {
         if (!authority.enforcing() || !adding.add(peer)) {
             return;
         }
-        long term = res.writeTerm();
+        boolean primary = res.role() == io.replstor.replicator.Role.PRIMARY;
         authority.addInSync(res.name(), res.self.name(), term, peer).whenComplete((v, e) -> {
             adding.remove(peer);
             if (e == null) {
                 res.viewCommitted(v);
-                LOG.info("resource {} on {}: {} is in sync again: added to the in-sync set (term {})", res.name(),
-                        res.self.name(), peer, v.term());
-            } else {
+                LOG.info("resource {} on {}: {} is in sync again: added to the in-sync set (term {}{})", res.name(),
+                        res.self.name(), peer, v.term(), primary ? "" : ", no Primary");
+            } else if (primary || authorityError(e).code() != AuthorityException.Code.STALE_TERM) {
                 LOG.warn("resource {} on {}: cannot add {} to the in-sync set: {}", res.name(), res.self.name(),
                         peer, authorityError(e).getMessage());
+            } else {
+                // a Secondary's addition lost a race with a promotion: the new Primary adds the peer itself
+                LOG.info("resource {} on {}: {} not added to the in-sync set: {}", res.name(), res.self.name(), peer,
+                        authorityError(e).getMessage());
             }
             res.roles.reconcileLater();
         });

@@ -443,9 +443,14 @@ final class RoleControl {
 
     /**
      * The Primary keeps the in-sync set true (worker): a member that is not replicating, or whose disk is
-     * not UpToDate, is removed; a connected, Established, UpToDate peer outside it is added.
+     * not UpToDate, is removed; a connected, Established, UpToDate peer outside it is added. Without a
+     * Primary, an UpToDate member adds the peers it brought up to date ({@link #addResyncedPeers}).
      */
     void reconcileInSync() {
+        if (role != Role.PRIMARY && authority.enforcing() && res.up) {
+            addResyncedPeers();
+            return;
+        }
         if (role != Role.PRIMARY || !authority.enforcing() || forcedWithoutQuorum || !res.up) {
             return;
         }
@@ -464,7 +469,28 @@ final class RoleControl {
                 gate.removal(peer, s == null ? peer + " is not connected"
                         : peer + "'s disk is " + l.peerDisk.drbdName() + " (" + l.repl.drbdName() + ")");
             } else if (!v.isInSync(peer) && current && !gate.removing(peer)) {
-                gate.add(peer);
+                gate.add(peer, writeTerm);
+            }
+        }
+    }
+
+    /**
+     * No node is Primary: an UpToDate Secondary in the in-sync set adds each connected, Established,
+     * UpToDate peer outside it (one it resynced, typically after the last Primary demoted during that
+     * resync), so that the peer can be promoted. The store accepts it only in a term without a Primary.
+     */
+    private void addResyncedPeers() {
+        RoleView v = view();
+        String me = res.self.name();
+        if (!v.primaries().isEmpty() || !v.isInSync(me) || res.disk != DiskState.UP_TO_DATE || promotion != null
+                || demotionPending != null) {
+            return;
+        }
+        for (PeerLink l : res.links) {
+            String peer = l.peer.name();
+            if (!v.isInSync(peer) && l.replicating() != null && l.repl == ReplState.ESTABLISHED
+                    && l.peerDisk == DiskState.UP_TO_DATE) {
+                res.gate.add(peer, v.term());
             }
         }
     }

@@ -238,7 +238,9 @@ public final class InMemoryStore {
         @Override
         public CompletableFuture<RoleView> addInSync(String resource, String primary, long term, String peer) {
             return request(resource, s -> {
-                current(s, primary, term);
+                if (!(term == s.term && s.primaries.isEmpty() && s.inSync.contains(primary))) {
+                    current(s, primary, term); // else a member of the set vouches for it while there is no Primary
+                }
                 return s.inSync.add(peer);
             });
         }

@@ -232,6 +232,28 @@ class EnforcedRolesEngineTest {
         assertEquals(Set.of("beta"), store.view("r0").inSync());
     }
 
+    @Test
+    void aPeerResyncedAfterTheLastPrimaryDemotedRejoinsTheInSyncSetAndCanBePromoted() throws Exception {
+        Pair p = pair("");
+        p.alpha().primary(false);
+        p.beta().disconnect(null);
+        write(p.alpha(), 0, 65536, (byte) 6); // commits beta's removal
+        assertEquals(Set.of("alpha"), store.view("r0").inSync());
+        p.alpha().secondary();
+        assertEquals(Set.of(), store.view("r0").primaries());
+        long term = store.view("r0").term();
+        // beta comes back while no node is Primary: alpha resyncs it and, as a member of the set, adds it
+        p.beta().connect(null, false);
+        await("beta resynced and back in the in-sync set", () -> store.view("r0").inSync().equals(Set.of("alpha",
+                "beta")));
+        assertEquals(term, store.view("r0").term(), "an addition does not start a term");
+        assertEquals(Set.of(), store.view("r0").primaries());
+        assertDataIdentical();
+        String promoted = p.beta().primary(false);
+        assertTrue(promoted.contains("is Primary"), promoted);
+        assertEquals(fill(65536, (byte) 6)[0], read(dir.resolve("beta.img"), 0, 1)[0]);
+    }
+
     // ---- helpers
 
     private void assertDataIdentical() throws Exception {
