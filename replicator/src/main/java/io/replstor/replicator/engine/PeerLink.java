@@ -129,8 +129,7 @@ final class PeerLink {
         Session s = session;
         if (s != null) {
             setConn(ConnState.DISCONNECTING);
-            s.sendDisconnect(why, message);
-            s.fail(ConnState.DISCONNECTING, message);
+            s.disconnect(why, message, ConnState.DISCONNECTING, message);
             lost(s);
         }
         setConn(wanted ? ConnState.CONNECTING : ConnState.STANDALONE);

@@ -245,10 +245,9 @@ final class ReplicaApplier {
             if (seq >= 0) {
                 s.sendMeta(PeerLink.ENCODER.get().negAck(s.meta.alloc(), barrier, seq));
             }
-            s.sendDisconnect(DisconnectReason.STALE_TERM, res.self.name() + " refused " + why);
             String error = "refused " + why;
             res.post(() -> link.setLastError(error));
-            s.fail(ConnState.UNCONNECTED, error);
+            s.disconnect(DisconnectReason.STALE_TERM, res.self.name() + " refused " + why, ConnState.UNCONNECTED, error);
         }
     }
 

@@ -3,6 +3,7 @@ package io.replstor.replicator.engine;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
+import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.ReferenceCountUtil;
 import io.replstor.replicator.DiskState;
 import io.replstor.replicator.Role;
@@ -15,6 +16,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -37,6 +39,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
 final class Session {
     private static final Logger LOG = LoggerFactory.getLogger(Session.class);
     private static final int BITMAP_RUNS_PER_FRAME = 4096;
+    /** How long a channel that sent DISCONNECT stays half-closed before it closes anyway. */
+    private static final int LINGER_SECONDS = 2;
 
     final PeerLink link;
     final Resource res;
@@ -130,10 +134,40 @@ final class Session {
                 res.view().term()));
     }
 
-    void sendDisconnect(DisconnectReason why, String message) {
-        if (data.isActive()) {
-            data.writeAndFlush(PeerLink.ENCODER.get().disconnect(data.alloc(), why, message));
+    /**
+     * Tells the peer why this side ends the session (DISCONNECT {@code why, message}), then ends it as
+     * {@link #fail} does, in {@code state} with {@code failMessage}. DISCONNECT goes on both channels,
+     * each then half-closed: the peer reads it before the end of whichever channel it sees end first
+     * (sent on one channel only, the other's end could reach the peer first and hide the verdict), and
+     * the channel closes once the peer has closed its side, or after {@link #LINGER_SECONDS} (closing
+     * outright while the peer's frames still arrive makes the kernel answer with RST, which can discard
+     * DISCONNECT before the peer reads it).
+     */
+    void disconnect(DisconnectReason why, String message, ConnState state, String failMessage) {
+        if (!failed.compareAndSet(false, true)) {
+            return;
         }
+        failState = state;
+        this.failMessage = failMessage;
+        for (Channel c : new Channel[] {data, meta}) {
+            if (!c.isActive()) {
+                c.close();
+                continue;
+            }
+            c.writeAndFlush(PeerLink.ENCODER.get().disconnect(c.alloc(), why, message)).addListener(f -> {
+                if (f.isSuccess() && c instanceof DuplexChannel d) {
+                    d.shutdownOutput();
+                    try {
+                        c.eventLoop().schedule(() -> c.close(), LINGER_SECONDS, TimeUnit.SECONDS);
+                    } catch (java.util.concurrent.RejectedExecutionException e) {
+                        c.close(); // the event loop is shutting down
+                    }
+                } else {
+                    c.close();
+                }
+            });
+        }
+        ended();
     }
 
     /**
@@ -416,6 +450,9 @@ final class Session {
     }
 
     private void onDisconnect(PeerFrame f) {
+        if (failed()) {
+            return; // the peer sends it on both channels; the first one counts
+        }
         String message = f.message();
         String msg = link.peer.name() + " disconnected: " + message;
         DisconnectReason r = f.disconnectReason();
@@ -445,14 +482,21 @@ final class Session {
         }
         failState = state;
         failMessage = message;
+        data.close();
+        meta.close();
+        ended();
+    }
+
+    /** After the channels were closed (or are closing): the log, and the loss handled on the worker. */
+    private void ended() {
+        ConnState state = failState;
+        String message = failMessage;
         if (state != ConnState.DISCONNECTING && state != ConnState.STANDALONE && state != ConnState.UNCONNECTED) {
             LOG.warn("resource {}: connection with {} failed ({}): {}", res.name(), link.name(), state.drbdName(),
                     message);
         }
         heartbeat.stop();
         handshake.abandon(message);
-        data.close();
-        meta.close();
         try {
             res.worker().execute(() -> link.lost(this));
         } catch (java.util.concurrent.RejectedExecutionException e) {

@@ -184,9 +184,8 @@ final class SessionHandshake {
                     decision.splitBrainDetected() ? "split brain detected" : decision.kind(), link.name(),
                     decision.reason());
             link.wanted = false;
-            s.sendDisconnect(decision.splitBrainDetected() ? DisconnectReason.SPLIT_BRAIN
-                    : DisconnectReason.UNRELATED_DATA, decision.reason());
-            s.fail(ConnState.STANDALONE, decision.reason());
+            s.disconnect(decision.splitBrainDetected() ? DisconnectReason.SPLIT_BRAIN
+                    : DisconnectReason.UNRELATED_DATA, decision.reason(), ConnState.STANDALONE, decision.reason());
             link.lost(s);
             return;
         }
