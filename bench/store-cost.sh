@@ -7,8 +7,12 @@
 # spent per QD32 write (utime + stime from /proc/PID/stat over the run).
 #
 # With --before REPO (a checkout of an earlier commit, built), its demo pair is a fourth variant, "before".
+# --variants picks variants (comma-separated) from: no-store, witness, witness-stopped, and witness-lease60
+# (the store with a 60 s lease: renewals every 15 s and elections after 10 s, so its periodic Raft traffic
+# nearly stops; it shows what that traffic costs).
 #
-# Usage: bench/store-cost.sh [--rounds N] [--runtime SECONDS] [--size SIZE] [--before REPO] [--dir DIR]
+# Usage: bench/store-cost.sh [--rounds N] [--runtime SECONDS] [--size SIZE] [--before REPO] [--variants LIST]
+#                            [--dir DIR]
 # The table (DIR/table.md) gives medians and the ratio to "no store" (to "before" when it runs). See bench/README.md.
 set -euo pipefail
 
@@ -21,6 +25,7 @@ RUNTIME=10
 SIZE=256MiB
 DIR=
 BEFORE=
+VARIANTS=no-store,witness,witness-stopped
 
 die() { echo "store-cost: error: $*" >&2; exit 1; }
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
@@ -32,13 +37,21 @@ while (($#)); do
     --size) SIZE=${2:?}; shift ;;
     --dir) DIR=${2:?}; shift ;;
     --before) BEFORE=$(cd "${2:?}" && pwd); shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --variants) VARIANTS=${2:?}; shift ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1" ;;
   esac
   shift
 done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
 [[ $RUNTIME =~ ^[1-9][0-9]*$ ]] || die "--runtime must be a positive integer (seconds)"
+IFS=, read -r -a VARIANT_LIST <<<"$VARIANTS"
+for v in "${VARIANT_LIST[@]}"; do
+  case $v in
+    no-store|witness|witness-stopped|witness-lease60) ;;
+    *) die "--variants: unknown variant '$v' (no-store, witness, witness-stopped, witness-lease60)" ;;
+  esac
+done
 command -v fio >/dev/null || die "fio is missing (Debian package fio)"
 fio --enghelp=nbd >/dev/null 2>&1 || die "this fio has no 'nbd' ioengine (Debian's fio package has it)"
 [[ -x $REPLCTL ]] || die "$REPLCTL is missing: build first (mvn -q package -DskipTests)"
@@ -68,6 +81,7 @@ run_variant() {
   local -a opts=(--witness 1)
   case $variant in
     no-store) opts=(--witness 0) ;;
+    witness-lease60) opts=(--witness 1 --lease-timeout 600) ;;
     before) opts=(); ctl=$BEFORE/bin/replctl ;;  # no store there
   esac
   rm -rf "$d"
@@ -101,7 +115,7 @@ print(n["alpha"]["nbd"], n["alpha"]["pid"], n["beta"]["pid"], n.get("witness", {
 
 : >"$DIR/cpu.txt"
 for ((r = 1; r <= ROUNDS; r++)); do
-  for v in ${BEFORE:+before} no-store witness witness-stopped; do
+  for v in ${BEFORE:+before} "${VARIANT_LIST[@]}"; do
     run_variant "$r" "$v"
   done
 done
@@ -113,7 +127,8 @@ cpu = {}
 for line in open(f"{d}/cpu.txt"):
     r, v, a, b, w = line.split()
     cpu[(r, v)] = (int(a), int(b), int(w))
-variants = [v for v in ["before", "no-store", "witness", "witness-stopped"] if any(k[1] == v for k in cpu)]
+variants = [v for v in ["before", "no-store", "witness", "witness-stopped", "witness-lease60"]
+            if any(k[1] == v for k in cpu)]
 ref = variants[0]
 rows = {v: {"iops": [], "p50": [], "p99": [], "cpu": []} for v in variants}
 for (r, v), (a, b, w) in cpu.items():

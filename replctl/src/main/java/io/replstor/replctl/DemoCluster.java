@@ -115,10 +115,10 @@ final class DemoCluster {
      * gets id i and replication, NBD and Raft ports {@code ports[3i..3i+2]}, the witness the next id
      * and the last port; one resource r0. Two data nodes without a witness run with quorum off (the
      * file says why); otherwise the cluster store decides roles, its members authenticated by
-     * {@code secret}.
+     * {@code secret}, with the liveness lease {@code leaseTenths} (null: the default).
      */
     String toml(int nodes, boolean witness, long sizeBytes, ReplicationProtocol protocol, List<Integer> ports,
-                String secret) {
+                String secret, Integer leaseTenths) {
         StringBuilder b = new StringBuilder();
         b.append(HEADER).append(": a local ").append(nodes).append("-node replstor cluster")
                 .append(witness ? " with a witness" : "").append(" (replctl demo down --dir ").append(dir)
@@ -128,6 +128,10 @@ final class DemoCluster {
         if (store) {
             b.append("quorum = \"majority\"   # the cluster store (every node votes) decides who may write\n");
             b.append("shared-secret = ").append(quote(secret)).append("   # authenticates the store's members\n");
+            if (leaseTenths != null) {
+                b.append("lease-timeout = ").append(leaseTenths).append("   # tenths of a second: a Primary silent this"
+                        + " long may be deposed\n");
+            }
         } else {
             b.append("quorum = \"off\"        # two data nodes and no witness: each decides alone, as DRBD"
                     + " without quorum\n");
@@ -173,11 +177,11 @@ final class DemoCluster {
 
     /** Writes {@link #toml} to {@link #config()} and loads it back (a generated file must be valid). */
     ClusterConfig writeConfig(int nodes, boolean witness, long sizeBytes, ReplicationProtocol protocol,
-                              List<Integer> ports) throws IOException, ClusterConfigException {
+                              List<Integer> ports, Integer leaseTenths) throws IOException, ClusterConfigException {
         byte[] secret = new byte[18];
         new java.security.SecureRandom().nextBytes(secret);
         String s = java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(secret);
-        Files.writeString(config(), toml(nodes, witness, sizeBytes, protocol, ports, s), StandardCharsets.UTF_8);
+        Files.writeString(config(), toml(nodes, witness, sizeBytes, protocol, ports, s, leaseTenths), StandardCharsets.UTF_8);
         return ClusterConfig.load(config());
     }
 

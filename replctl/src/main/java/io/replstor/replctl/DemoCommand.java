@@ -63,6 +63,12 @@ final class DemoCommand implements Callable<Integer> {
             + " detected)")
     Integer witness;
 
+    @Option(names = "--lease-timeout", paramLabel = "TENTHS", description = "the cluster store's liveness lease in"
+            + " tenths of a second, " + ClusterConfig.LEASE_TIMEOUT_MIN + ".." + ClusterConfig.LEASE_TIMEOUT_MAX
+            + " (default " + ClusterConfig.LEASE_TIMEOUT_DEFAULT + "): longer means fewer renewals and a slower"
+            + " failover")
+    Integer leaseTenths;
+
     @Option(names = "--dir", paramLabel = "DIR", defaultValue = DEFAULT_DIR,
             description = "where the configuration, backing files, sockets, pid files and logs go (default"
                     + " ${DEFAULT-VALUE})")
@@ -118,6 +124,15 @@ final class DemoCommand implements Callable<Integer> {
             throw ReplctlException.usage("--witness 1 with one node: a witness breaks ties between data nodes; with"
                     + " one it would only add a member that must be up");
         }
+        if (leaseTenths != null && (leaseTenths < ClusterConfig.LEASE_TIMEOUT_MIN
+                || leaseTenths > ClusterConfig.LEASE_TIMEOUT_MAX)) {
+            throw ReplctlException.usage("--lease-timeout " + leaseTenths + ": tenths of a second, "
+                    + ClusterConfig.LEASE_TIMEOUT_MIN + ".." + ClusterConfig.LEASE_TIMEOUT_MAX);
+        }
+        if (leaseTenths != null && witness == 0 && nodes == 2) {
+            throw ReplctlException.usage("--lease-timeout with --witness 0: two nodes without a witness run without"
+                    + " the cluster store, so there is no lease");
+        }
         long sizeBytes = parseSize(size);
         demo = new DemoCluster(dir);
         demo.checkSocketPaths(nodes, witness == 1);
@@ -133,7 +148,7 @@ final class DemoCommand implements Callable<Integer> {
         Files.createDirectories(demo.dir);
         DemoProcesses.stop(demo, line -> { }); // nothing runs: this only removes stale pid files
         config = demo.writeConfig(nodes, witness == 1, sizeBytes, protocol,
-                DemoCluster.freePorts(DemoCluster.portsNeeded(nodes, witness == 1)));
+                DemoCluster.freePorts(DemoCluster.portsNeeded(nodes, witness == 1)), leaseTenths);
         onSignals();
         try {
             createMetadata();

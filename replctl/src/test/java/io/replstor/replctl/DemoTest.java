@@ -59,12 +59,13 @@ class DemoTest {
     void generatedConfigurationLoadsWithDistinctPorts() throws Exception {
         DemoCluster demo = new DemoCluster(tmp.resolve("d"));
         Files.createDirectories(demo.dir);
-        ClusterConfig c = demo.writeConfig(5, true, 16L << 20, ReplicationProtocol.B, DemoCluster.freePorts(16));
+        ClusterConfig c = demo.writeConfig(5, true, 16L << 20, ReplicationProtocol.B, DemoCluster.freePorts(16), 45);
         assertEquals("demo", c.name());
         assertEquals(List.of("alpha", "beta", "gamma", "delta", "epsilon", "witness"),
                 c.nodes().stream().map(NodeConfig::name).toList());
         assertTrue(c.hasStore());
         assertTrue(c.sharedSecret().isPresent(), "the store's members authenticate");
+        assertEquals(java.time.Duration.ofMillis(4500), c.leaseTimeout(), "--lease-timeout 45");
         NodeConfig w = c.node("witness").orElseThrow();
         assertTrue(w.isWitness());
         assertEquals(5, w.id());
@@ -93,7 +94,9 @@ class DemoTest {
 
         DemoCluster one = new DemoCluster(tmp.resolve("one"));
         Files.createDirectories(one.dir);
-        assertEquals(1, one.writeConfig(1, false, 1L << 30, ReplicationProtocol.C, DemoCluster.freePorts(3)).nodes().size());
+        ClusterConfig single = one.writeConfig(1, false, 1L << 30, ReplicationProtocol.C, DemoCluster.freePorts(3), null);
+        assertEquals(1, single.nodes().size());
+        assertEquals(java.time.Duration.ofMillis(100L * ClusterConfig.LEASE_TIMEOUT_DEFAULT), single.leaseTimeout());
     }
 
     @Test
@@ -101,7 +104,9 @@ class DemoTest {
         String longDir = tmp.resolve("x".repeat(100)).toString();
         for (String[] args : List.of(new String[] {"demo", "--nodes", "0"}, new String[] {"demo", "--nodes", "6"},
                 new String[] {"demo", "--size", "1000", "--dir", tmp.toString()},
-                new String[] {"demo", "--protocol", "D"}, new String[] {"demo", "--dir", longDir})) {
+                new String[] {"demo", "--protocol", "D"}, new String[] {"demo", "--dir", longDir},
+                new String[] {"demo", "--lease-timeout", "9"}, new String[] {"demo", "--lease-timeout", "601"},
+                new String[] {"demo", "--witness", "0", "--lease-timeout", "50"})) {
             Cli.Result res = Cli.run(args);
             assertEquals(2, res.exit(), () -> String.join(" ", args) + "\n" + res);
         }
