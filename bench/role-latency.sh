@@ -4,7 +4,7 @@
 # data nodes, and the failover time: SIGKILL of the Primary's repld to the first successful promotion
 # of the other node (which the store refuses until the dead Primary's lease has expired).
 #
-# Usage: bench/role-latency.sh [--promotions N] [--failovers N] [--dir DIR] [--out FILE]
+# Usage: bench/role-latency.sh [--promotions N] [--failovers N] [--lease-timeout TENTHS] [--dir DIR] [--out FILE]
 # A local cluster from `replctl demo` (two data nodes and a witness, loopback). Needs curl.
 set -euo pipefail
 
@@ -16,6 +16,7 @@ PROMOTIONS=100
 FAILOVERS=5
 DIR=
 OUTFILE=
+LEASE=
 
 die() { echo "role-latency: error: $*" >&2; exit 1; }
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
@@ -26,6 +27,7 @@ while (($#)); do
     --failovers) FAILOVERS=$2; shift ;;
     --dir) DIR=$2; shift ;;
     --out) OUTFILE=$2; shift ;;
+    --lease-timeout) LEASE=$2; shift ;;
     -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) die "unknown argument: $1" ;;
   esac
@@ -45,7 +47,8 @@ cleanup() {
 trap cleanup EXIT
 
 log "starting a 2-node cluster with a witness in $D"
-"$REPLCTL" demo --dir "$D" --size 64MiB --detach --json >"$DIR/demo.json" 2>"$DIR/demo.log" \
+"$REPLCTL" demo --dir "$D" --size 64MiB ${LEASE:+--lease-timeout "$LEASE"} --detach --json >"$DIR/demo.json" \
+  2>"$DIR/demo.log" \
   || { cat "$DIR/demo.log" >&2; die "replctl demo failed"; }
 lease_ms=$(python3 -c "import tomllib;c=tomllib.load(open('$D/cluster.toml','rb'));print(c['cluster'].get('lease-timeout',30)*100)")
 

@@ -7,9 +7,10 @@
 # spent per QD32 write (utime + stime from /proc/PID/stat over the run).
 #
 # With --before REPO (a checkout of an earlier commit, built), its demo pair is a fourth variant, "before".
-# --variants picks variants (comma-separated) from: no-store, witness, witness-stopped, and witness-lease60
-# (the store with a 60 s lease: renewals every 15 s and elections after 10 s, so its periodic Raft traffic
-# nearly stops; it shows what that traffic costs).
+# --variants picks variants (comma-separated) from: no-store, witness, witness-stopped, and witness-leaseT
+# (the store and its witness with lease-timeout T, in tenths of a second, instead of the default 30: a
+# node renews its lease every quarter lease and Raft's election timeout is a sixth of it, so a longer lease
+# means less periodic Raft traffic; witness-lease600 nearly stops it and shows what that traffic costs).
 #
 # Usage: bench/store-cost.sh [--rounds N] [--runtime SECONDS] [--size SIZE] [--before REPO] [--variants LIST]
 #                            [--dir DIR]
@@ -48,8 +49,8 @@ done
 IFS=, read -r -a VARIANT_LIST <<<"$VARIANTS"
 for v in "${VARIANT_LIST[@]}"; do
   case $v in
-    no-store|witness|witness-stopped|witness-lease60) ;;
-    *) die "--variants: unknown variant '$v' (no-store, witness, witness-stopped, witness-lease60)" ;;
+    no-store|witness|witness-stopped|witness-lease[1-9]*) ;;
+    *) die "--variants: unknown variant '$v' (no-store, witness, witness-stopped, witness-leaseT)" ;;
   esac
 done
 command -v fio >/dev/null || die "fio is missing (Debian package fio)"
@@ -81,7 +82,7 @@ run_variant() {
   local -a opts=(--witness 1)
   case $variant in
     no-store) opts=(--witness 0) ;;
-    witness-lease60) opts=(--witness 1 --lease-timeout 600) ;;
+    witness-lease*) opts=(--witness 1 --lease-timeout "${variant#witness-lease}") ;;
     before) opts=(); ctl=$BEFORE/bin/replctl ;;  # no store there
   esac
   rm -rf "$d"
@@ -127,8 +128,9 @@ cpu = {}
 for line in open(f"{d}/cpu.txt"):
     r, v, a, b, w = line.split()
     cpu[(r, v)] = (int(a), int(b), int(w))
-variants = [v for v in ["before", "no-store", "witness", "witness-stopped", "witness-lease60"]
-            if any(k[1] == v for k in cpu)]
+order = ["before", "no-store", "witness", "witness-stopped"]
+leases = sorted({k[1] for k in cpu if k[1].startswith("witness-lease")}, key=lambda v: int(v[len("witness-lease"):]))
+variants = [v for v in order if any(k[1] == v for k in cpu)] + leases
 ref = variants[0]
 rows = {v: {"iops": [], "p50": [], "p99": [], "cpu": []} for v in variants}
 for (r, v), (a, b, w) in cpu.items():
