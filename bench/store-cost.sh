@@ -12,8 +12,11 @@
 # node renews its lease every quarter lease and Raft's election timeout is a sixth of it, so a longer lease
 # means less periodic Raft traffic; witness-lease600 nearly stops it and shows what that traffic costs).
 #
+# --settle SECONDS lets each started pair idle that long before the warm-up (JIT warm-up of the store's
+# code, which a long-running node has behind it; default 0).
+#
 # Usage: bench/store-cost.sh [--rounds N] [--runtime SECONDS] [--size SIZE] [--before REPO] [--variants LIST]
-#                            [--dir DIR]
+#                            [--settle SECONDS] [--dir DIR]
 # The table (DIR/table.md) gives medians and the ratio to "no store" (to "before" when it runs). See bench/README.md.
 set -euo pipefail
 
@@ -27,6 +30,7 @@ SIZE=256MiB
 DIR=
 BEFORE=
 VARIANTS=no-store,witness,witness-stopped
+SETTLE=0
 
 die() { echo "store-cost: error: $*" >&2; exit 1; }
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
@@ -39,13 +43,15 @@ while (($#)); do
     --dir) DIR=${2:?}; shift ;;
     --before) BEFORE=$(cd "${2:?}" && pwd); shift ;;
     --variants) VARIANTS=${2:?}; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --settle) SETTLE=${2:?}; shift ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1" ;;
   esac
   shift
 done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
 [[ $RUNTIME =~ ^[1-9][0-9]*$ ]] || die "--runtime must be a positive integer (seconds)"
+[[ $SETTLE =~ ^[0-9]+$ ]] || die "--settle must be a whole number of seconds"
 IFS=, read -r -a VARIANT_LIST <<<"$VARIANTS"
 for v in "${VARIANT_LIST[@]}"; do
   case $v in
@@ -97,6 +103,7 @@ print(n["alpha"]["nbd"], n["alpha"]["pid"], n["beta"]["pid"], n.get("witness", {
   if [[ $variant == witness-stopped ]]; then
     kill -STOP "$wit"
   fi
+  ((SETTLE > 0)) && sleep "$SETTLE"
   # warm-up (JIT, page cache of the tmpfs files), not recorded
   fio --name=warm --ioengine=nbd --uri="$uri" --rw=randwrite --bs=4k --iodepth=32 --size=64M --time_based \
     --runtime=5 --output="$out.warm.json" --output-format=json >/dev/null
