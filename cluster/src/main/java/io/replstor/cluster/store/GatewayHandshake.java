@@ -6,11 +6,9 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.util.concurrent.ScheduledFuture;
 import io.replstor.replicator.config.NodeConfig;
+import io.replstor.replicator.net.PeerHandshake;
 
-import javax.crypto.Mac;
-import javax.crypto.spec.SecretKeySpec;
 import java.nio.charset.StandardCharsets;
-import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.util.List;
@@ -55,7 +53,6 @@ final class GatewayHandshake extends ByteToMessageDecoder {
     static final int AUTH_NONE = 0;
     static final int AUTH_HMAC_SHA256 = 1;
     private static final int LENGTH_BYTES = 2;
-    private static final String HMAC_ALGORITHM = "HmacSHA256";
     private static final SecureRandom RANDOM = new SecureRandom();
 
     /** Where the handshake's outcome goes (on the channel's event loop). */
@@ -353,18 +350,9 @@ final class GatewayHandshake extends ByteToMessageDecoder {
         return b.readCharSequence(len, StandardCharsets.UTF_8).toString();
     }
 
-    /** HMAC-SHA256(secret, challenge ++ nodeId as big-endian u32). */
+    /** HMAC-SHA256(secret, challenge ++ nodeId), as the replication handshake answers a challenge. */
     private byte[] hmac(byte[] challenge, int nodeId) {
-        try {
-            Mac mac = Mac.getInstance(HMAC_ALGORITHM);
-            mac.init(new SecretKeySpec(secret, HMAC_ALGORITHM));
-            mac.update(challenge);
-            mac.update(new byte[] {(byte) (nodeId >>> 24), (byte) (nodeId >>> 16), (byte) (nodeId >>> 8),
-                    (byte) nodeId});
-            return mac.doFinal();
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException(HMAC_ALGORITHM + " is not available in this JVM", e);
-        }
+        return PeerHandshake.challengeResponse(secret, challenge, nodeId);
     }
 
     private void cancelTimeout() {

@@ -1,6 +1,7 @@
 package io.replstor.replicator.engine;
 
 import io.replstor.common.io.StorageException;
+import io.replstor.replicator.Role;
 import io.replstor.replicator.authority.AuthorityException;
 import io.replstor.replicator.authority.RoleAuthority;
 import io.replstor.replicator.config.ResourceConfig;
@@ -136,7 +137,7 @@ final class InSyncGate {
         if (!authority.enforcing() || !adding.add(peer)) {
             return;
         }
-        boolean primary = res.role() == io.replstor.replicator.Role.PRIMARY;
+        boolean primary = res.role() == Role.PRIMARY;
         authority.addInSync(res.name(), res.self.name(), term, peer).whenComplete((v, e) -> {
             adding.remove(peer);
             if (e == null) {

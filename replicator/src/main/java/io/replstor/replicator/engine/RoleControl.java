@@ -447,11 +447,14 @@ final class RoleControl {
      * Primary, an UpToDate member adds the peers it brought up to date ({@link #addResyncedPeers}).
      */
     void reconcileInSync() {
-        if (role != Role.PRIMARY && authority.enforcing() && res.up) {
+        if (!authority.enforcing() || !res.up) {
+            return;
+        }
+        if (role != Role.PRIMARY) {
             addResyncedPeers();
             return;
         }
-        if (role != Role.PRIMARY || !authority.enforcing() || forcedWithoutQuorum || !res.up) {
+        if (forcedWithoutQuorum) {
             return;
         }
         synchronized (this) {

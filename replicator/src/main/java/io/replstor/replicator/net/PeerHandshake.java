@@ -400,8 +400,15 @@ public final class PeerHandshake extends ChannelInboundHandlerAdapter {
         }
     }
 
-    /** HMAC-SHA256(secret, challenge ++ nodeId as big-endian u32). */
     private byte[] hmac(byte[] challenge, int nodeId) {
+        return challengeResponse(secret, challenge, nodeId);
+    }
+
+    /**
+     * The answer to an authentication challenge: HMAC-SHA256(secret, challenge ++ nodeId as big-endian
+     * u32). Shared with the cluster store's Raft gateway, which authenticates members the same way.
+     */
+    public static byte[] challengeResponse(byte[] secret, byte[] challenge, int nodeId) {
         try {
             Mac mac = Mac.getInstance(HMAC_ALGORITHM);
             mac.init(new SecretKeySpec(secret, HMAC_ALGORITHM));
